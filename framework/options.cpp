@@ -41,7 +41,8 @@ Options::Options(std::string owner, const std::vector<OptionSpec>& specs,
     } else {
       double x = 0;
       if (!parse_number(v, x)) fail("{}: option '{}' is '{}', not a number", owner_, s.name, v);
-      if (s.integer && x != std::floor(x)) fail("{}: option '{}' is '{}', must be an integer", owner_, s.name, v);
+      if (s.integer && (x != std::floor(x) || std::abs(x) > 2e9))
+        fail("{}: option '{}' is '{}', must be an integer", owner_, s.name, v);
       if (x < s.min || x > s.max)
         fail("{}: option '{}' is {}, must be in [{}, {}]", owner_, s.name, v, s.min, s.max);
     }

@@ -1,0 +1,151 @@
+// The Program: a model graph compiled into one differentiable step, s_{t-1}, x_t -> s_t, y_t, for a batch.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "framework/graph.h"
+#include "framework/loss.h"
+#include "framework/population.h"
+#include "framework/tensor.h"
+
+namespace credo {
+
+// Everything one step computed: every population's state z, its local derivative vectors, and the carried
+// state s_t. A credit algorithm keeps as many frames as it needs (BPTT: all of an episode; RTRL: one).
+template <class T>
+struct Frame {
+  Mat<T> z;    // all populations' states, stacked (Program::z_rows() x B)
+  Mat<T> jac;  // all populations' local derivative vectors (Program::jac_rows() x B)
+  Mat<T> s;    // the carried state s_t (Program::state_size() x B)
+};
+
+// A named slice of the flat parameter vector θ: one projection's weights or one population's biases.
+struct ParamBlock {
+  std::string name;   // "W[h -> y]", "b[h]"
+  std::string owner;  // the population the block drives (the projection's target or the biased population)
+  int offset = 0;
+  int size = 0;
+  int rows = 0, cols = 0;  // weights: rows x cols column-major; biases: size x 1
+  bool is_bias = false;
+};
+
+// The carried state s_t is the concatenation of (a) the whole state z of every population that has
+// intrinsic memory or is read through a delayed projection, and (b) delay lines: for a population read with
+// delay d >= 2, buffers holding its output from 1 .. d-1 steps before. So s_t = F(s_{t-1}, x_t; θ) is Markov
+// and RTRL's influence matrix ds_t/dθ is well defined.
+//
+// All products are built from the populations' local derivative vectors (see PopulationShape):
+//   vjp                  reverse mode: cotangents of s_t and y_t -> cotangent of s_{t-1} and dθ
+//   jvp                  forward mode for one batch column: tangents of s_{t-1} (and θ) -> tangent of s_t
+//   state_jacobian       J_t = ds_t/ds_{t-1} for one batch column
+//   add_immediate_influence  Γ += M_t = ds_t/dθ at fixed s_{t-1}, touching only its nonzeros when a
+//                        population's influence stays within its own units
+// Work buffers are kept per batch size, so once shapes are known no step allocates.
+template <class T>
+class Program {
+ public:
+  explicit Program(const ModelGraph& graph);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  const ModelGraph& graph() const { return graph_; }
+  int state_size() const { return state_size_; }
+  int param_count() const { return static_cast<int>(theta_.size()); }
+  int input_size() const { return input_size_; }
+  int output_size() const { return output_size_; }
+  int z_rows() const { return z_rows_; }
+  int jac_rows() const { return jac_rows_; }
+  const std::vector<ParamBlock>& param_blocks() const { return blocks_; }
+  // The loss of each output population, in output order; all outputs share one task target vector.
+  std::vector<LossKind> output_losses() const;
+
+  Vec<T>& params() { return theta_; }
+  const Vec<T>& params() const { return theta_; }
+  // Weights ~ N(0, gain^2 / fan-in) (or orthogonal / identity / zero as the projection says); biases as the
+  // population kind says.
+  void init_params(std::mt19937_64& rng);
+
+  Frame<T> make_frame(int batch) const;
+  Mat<T> zero_state(int batch) const { return Mat<T>::Zero(state_size_, batch); }
+
+  // One step for the batch: x is input_size x B, s_prev state_size x B.
+  void forward(const ConstMatRef<T>& s_prev, const ConstMatRef<T>& x, Frame<T>& f);
+  // The outputs of a frame (output_size x B), copied into y.
+  void outputs(const Frame<T>& f, Mat<T>& y) const;
+  // Sum over outputs and masked columns of the per-column loss; writes scale * dloss/dy into dy if given.
+  T loss(const Frame<T>& f, const ConstMatRef<T>& target, const ConstMatRef<T>& mask, Mat<T>* dy, T scale) const;
+  // Masked columns predicted correctly (all outputs right), for tasks where accuracy applies.
+  double correct(const Frame<T>& f, const ConstMatRef<T>& target, const ConstMatRef<T>& mask) const;
+
+  // Reverse mode. ds: cotangent of s_t (nullptr for zero); dy: cotangent of the outputs (output_size x B).
+  // Writes the cotangent of s_{t-1} into ds_prev and adds the parameter gradient into grad.
+  void vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<T>* ds, const ConstMatRef<T>& dy,
+           Mat<T>& ds_prev, Vec<T>& grad);
+
+  // Forward mode for batch column b: ds = (ds_t/ds_{t-1}) ds_prev + (ds_t/dθ) dtheta, K tangents as columns.
+  // ds_prev (state_size x K) or dtheta (param_count x K) may be nullptr for zero.
+  void jvp(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds_prev, const Mat<T>* dtheta,
+           Mat<T>& ds);
+  // J = ds_t/ds_{t-1} for batch column b (state_size x state_size).
+  void state_jacobian(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, Mat<T>& J);
+  // gamma (state_size x param_count) += scale * ds_t/dθ for batch column b, at fixed s_{t-1}.
+  void add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, MatRef<T> gamma,
+                               T scale = T(1));
+
+  // Structure, for algorithms that work on populations (SnAp, e-prop, KF-RTRL, RFLO) and for reports.
+  struct PopInfo {
+    std::string name;
+    std::string kind;
+    Role role = Role::hidden;
+    PopulationShape shape;
+    int z_offset = 0;    // rows of z in Frame::z
+    int jac_offset = 0;  // rows of the local derivatives in Frame::jac
+    int state_offset = -1;  // rows of z in s (all slots), or -1 when not carried
+    std::vector<int> buffer_offsets;  // rows in s of the delay line, 1 .. d-1 steps back
+    int io_offset = 0;   // rows in x (inputs) or y (outputs)
+    std::vector<int> bias_offsets;  // per drive block: offset in θ of its n biases, or -1
+    std::vector<int> projections_in;
+    bool instant_reaches_state = false;  // a delay-0 path leads to another carried population
+  };
+  struct ProjInfo {
+    int source = 0, target = 0, delay = 0;
+    int rows = 0, cols = 0;
+    int weight_offset = 0;  // in θ, column-major rows x cols
+    int drive_row = 0;      // first row of the target's drive this projection adds into
+    int first_block = 0;    // first drive block of the target it feeds
+  };
+  const std::vector<PopInfo>& populations() const { return pops_info_; }
+  const std::vector<ProjInfo>& projections() const { return projs_; }
+  const std::vector<int>& order() const { return graph_.order; }
+  // Rows of s where population p's output slot is carried (state_offset + out_slot * n), or -1.
+  int out_state_row(int p) const;
+  // Where a projection reads its source: rows of Frame::z (delay 0: the source's output now) or of s_{t-1}
+  // (delay d >= 1: the output d steps back).
+  int source_row(const ProjInfo& e) const;
+  MatMap<T> weight(const ProjInfo& e) { return MatMap<T>(theta_.data() + e.weight_offset, e.rows, e.cols); }
+  Eigen::Map<const Mat<T>> weight(const ProjInfo& e) const {
+    return Eigen::Map<const Mat<T>>(theta_.data() + e.weight_offset, e.rows, e.cols);
+  }
+
+ private:
+  struct Workspace;
+  void tangent_pop(int p, const Frame<T>& f, int b, const Mat<T>* ds_prev, Mat<T>& tz, Mat<T>& tdrive) const;
+
+  ModelGraph graph_;
+  std::vector<std::unique_ptr<Population<T>>> impl_;
+  std::vector<PopInfo> pops_info_;
+  std::vector<ProjInfo> projs_;
+  std::vector<ParamBlock> blocks_;
+  Vec<T> theta_;
+  int state_size_ = 0, input_size_ = 0, output_size_ = 0, z_rows_ = 0, jac_rows_ = 0;
+  std::unique_ptr<Workspace> ws_;
+};
+
+extern template class Program<float>;
+extern template class Program<double>;
+
+}  // namespace credo

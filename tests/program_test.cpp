@@ -1,0 +1,138 @@
+// The Program and the exact algorithms: finite differences, BPTT, RTRL and TBPTT on every model and on
+// random graphs, in double precision.
+#include <filesystem>
+#include <set>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "framework/credit.h"
+#include "framework/gradcheck.h"
+#include "framework/graph.h"
+#include "framework/program.h"
+#include "tests/random_graph.h"
+
+namespace credo {
+namespace {
+
+void expect_all_ok(const std::vector<CheckRow>& rows) {
+  ASSERT_FALSE(rows.empty());
+  for (const auto& r : rows) EXPECT_LE(r.error, r.tolerance) << r.check << " / " << r.what;
+}
+
+class ModelFiles : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelFiles, GradientsAgreeWithFiniteDifferencesAndBptt) {
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/" + GetParam());
+  CheckOptions o;
+  o.steps = 5;
+  expect_all_ok(check_gradients(g, o));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ModelFiles,
+                         ::testing::Values("elman.dot", "leaky.dot", "gru.dot", "lstm.dot", "two_layer.dot",
+                                           "recall_rnn.dot"),
+                         [](const auto& info) { return info.param.substr(0, info.param.find('.')); });
+
+class RandomGraphs : public ::testing::TestWithParam<int> {};
+
+TEST_P(RandomGraphs, GradientsAgreeWithFiniteDifferencesAndBptt) {
+  const std::string dot = testing::random_model_dot(1000 + GetParam());
+  ModelGraph g = parse_model(dot, "random.dot");
+  CheckOptions o;
+  o.seed = GetParam();
+  o.steps = 6;
+  SCOPED_TRACE(dot);
+  expect_all_ok(check_gradients(g, o));
+}
+
+INSTANTIATE_TEST_SUITE_P(Graphs, RandomGraphs, ::testing::Range(0, 24));
+
+TEST(RandomGraphs, CoverDelayTwoSkipsAndEveryKind) {
+  int delay2 = 0, kinds = 0;
+  std::set<std::string> seen;
+  for (int i = 0; i < 24; ++i) {
+    ModelGraph g = parse_model(testing::random_model_dot(1000 + i), "random.dot");
+    for (const auto& e : g.projections) delay2 += e.delay == 2;
+    for (const auto& p : g.populations) seen.insert(p.kind);
+  }
+  kinds = static_cast<int>(seen.size());
+  EXPECT_GT(delay2, 5);
+  EXPECT_EQ(kinds, 5);  // input, output, tanh, gru, lstm
+}
+
+// Helpers for the truncated-BPTT identities.
+struct Fixture {
+  std::unique_ptr<Program<double>> prog;
+  std::vector<Mat<double>> x, t, m;
+};
+
+Fixture make_run(const std::string& model, int steps, int batch, std::uint64_t seed) {
+  Fixture r;
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/" + model);
+  resolve_output_losses(g, "mse", "test");
+  r.prog = std::make_unique<Program<double>>(g);
+  std::mt19937_64 rng(seed);
+  r.prog->init_params(rng);
+  std::normal_distribution<double> n(0, 1);
+  for (int s = 0; s < steps; ++s) {
+    Mat<double> x(r.prog->input_size(), batch), t = Mat<double>::Zero(r.prog->output_size(), batch);
+    for (auto& v : x.reshaped()) v = n(rng);
+    for (int b = 0; b < batch; ++b) t(std::uniform_int_distribution<int>(0, t.rows() - 1)(rng), b) = 1;
+    r.x.push_back(x);
+    r.t.push_back(t);
+    r.m.push_back(Mat<double>::Ones(1, batch));
+  }
+  return r;
+}
+
+Vec<double> gradient(Fixture& r, const std::string& algo, std::map<std::string, std::string> opts) {
+  auto a = make_algorithm<double>(algo, opts, *r.prog);
+  a->reset(static_cast<int>(r.x[0].cols()));
+  Vec<double> g = Vec<double>::Zero(r.prog->param_count());
+  for (size_t s = 0; s < r.x.size(); ++s) a->step(r.x[s], r.t[s], r.m[s], g);
+  a->end_chunk(true, g);
+  return g;
+}
+
+TEST(Tbptt, LongHorizonEqualsBptt) {
+  for (const char* model : {"two_layer.dot", "gru.dot"}) {
+    Fixture r = make_run(model, 12, 3, 7);
+    const Vec<double> bptt = gradient(r, "bptt", {});
+    for (const char* k1 : {"1", "4", "5", "12"}) {
+      const Vec<double> g = gradient(r, "tbptt", {{"k1", k1}, {"k2", "12"}});
+      EXPECT_LE((g - bptt).norm() / bptt.norm(), 1e-12) << model << " k1=" << k1;
+    }
+  }
+}
+
+TEST(Tbptt, OneStepEqualsTheImmediateGradient) {
+  Fixture r = make_run("lstm.dot", 8, 2, 3);
+  const Vec<double> g = gradient(r, "tbptt", {{"k1", "1"}, {"k2", "1"}});
+  // The one-step gradient: each step's loss differentiated with the previous state held fixed.
+  Vec<double> expect = Vec<double>::Zero(r.prog->param_count());
+  Mat<double> s = r.prog->zero_state(2), dy, ds_prev;
+  Frame<double> f = r.prog->make_frame(2);
+  for (size_t t = 0; t < r.x.size(); ++t) {
+    r.prog->forward(s, r.x[t], f);
+    r.prog->loss(f, r.t[t], r.m[t], &dy, 0.5);
+    r.prog->vjp(f, s, nullptr, dy, ds_prev, expect);
+    s = f.s;
+  }
+  EXPECT_LE((g - expect).norm() / expect.norm(), 1e-12);
+  // And it is not the full gradient: truncation matters on this model.
+  const Vec<double> bptt = gradient(r, "bptt", {});
+  EXPECT_GT((g - bptt).norm() / bptt.norm(), 1e-3);
+}
+
+TEST(Rtrl, OnlineSumEqualsBpttOverAnEpisode) {
+  for (const char* model : {"two_layer.dot", "leaky.dot", "lstm.dot"}) {
+    Fixture r = make_run(model, 10, 2, 11);
+    const Vec<double> bptt = gradient(r, "bptt", {});
+    const Vec<double> rtrl = gradient(r, "rtrl", {});
+    EXPECT_LE((rtrl - bptt).norm() / bptt.norm(), 1e-9) << model;
+  }
+}
+
+}  // namespace
+}  // namespace credo
