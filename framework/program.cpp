@@ -464,26 +464,9 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
       }
       continue;
     }
-    // General path: push an identity tangent on this population's drive forward through the delay-0
-    // projections to get G = ds_t/d drive_p, then spread it over the parameters that feed the drive.
-    const int R = sh.blocks * n;
-    Mat<T>& tz = ws_->tz;
-    tz.setZero(z_rows_, R);
-    bool started = false;
-    for (int q : graph_.order) {
-      if (q == p) started = true;
-      if (!started || pops_info_[q].role == Role::input) continue;
-      Mat<T>& td = ws_->tdrive[q];
-      td.setZero(pops_info_[q].shape.blocks * pops_info_[q].shape.units, R);
-      if (q == p) td.setIdentity();
-      tangent_pop(q, f, b, nullptr, tz, td);
-    }
+    // General path: G = ds_t/d drive_p, spread over the parameters that feed the drive.
     Mat<T>& G = ws_->ts;
-    G.setZero(state_size_, R);
-    for (const auto& q : pops_info_)
-      if (q.state_offset >= 0)
-        G.middleRows(q.state_offset, q.shape.slots * q.shape.units) =
-            tz.middleRows(q.z_offset, q.shape.slots * q.shape.units);
+    drive_influence(f, b, p, G);
     for (int g = 0; g < sh.blocks; ++g)
       if (info.bias_offsets[g] >= 0) gamma.middleCols(info.bias_offsets[g], n) += scale * G.middleCols(g * n, n);
     for (int j : info.projections_in) {
@@ -493,6 +476,37 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
         gamma.middleCols(e.weight_offset + c * e.rows, e.rows) += (scale * pre(c)) * G.middleCols(e.drive_row, e.rows);
     }
   }
+}
+
+template <class T>
+void Program<T>::drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G) {
+  const auto& info = pops_info_[p];
+  const int n = info.shape.units, R = info.shape.blocks * n;
+  G.setZero(state_size_, R);
+  if (!info.instant_reaches_state) {
+    if (info.state_offset < 0) return;
+    int k = 0;
+    for (auto [slot, block] : info.shape.dz_ddrive) {
+      G.block(info.state_offset + slot * n, block * n, n, n).diagonal() = f.jac.col(b).segment(info.jac_offset + k * n, n);
+      ++k;
+    }
+    return;
+  }
+  // Push an identity tangent on p's drive forward through the delay-0 projections.
+  Mat<T>& tz = ws_->tz;
+  tz.setZero(z_rows_, R);
+  bool started = false;
+  for (int q : graph_.order) {
+    if (q == p) started = true;
+    if (!started || pops_info_[q].role == Role::input) continue;
+    Mat<T>& td = ws_->tdrive[q];
+    td.setZero(pops_info_[q].shape.blocks * pops_info_[q].shape.units, R);
+    if (q == p) td.setIdentity();
+    tangent_pop(q, f, b, nullptr, tz, td);
+  }
+  for (const auto& q : pops_info_)
+    if (q.state_offset >= 0)
+      G.middleRows(q.state_offset, q.shape.slots * q.shape.units) = tz.middleRows(q.z_offset, q.shape.slots * q.shape.units);
 }
 
 template class Program<float>;

@@ -96,6 +96,11 @@ class Program {
   void add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, MatRef<T> gamma,
                                T scale = T(1));
 
+  // G = ds_t / d drive_p (state_size x blocks*n) for batch column b: how population p's drive moves the
+  // carried state within one step. Unit-local (diagonal blocks) unless p reaches other carried populations
+  // through delay-0 projections. Every parameter feeding p acts through this matrix.
+  void drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G);
+
   // Structure, for algorithms that work on populations (SnAp, e-prop, KF-RTRL, RFLO) and for reports.
   struct PopInfo {
     std::string name;
