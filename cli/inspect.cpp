@@ -1,0 +1,159 @@
+// credo check, credo graph and credo list: looking at models and at what is registered.
+#include <iostream>
+#include <map>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "framework/credit.h"
+#include "framework/error.h"
+#include "framework/gradcheck.h"
+#include "framework/graph.h"
+#include "framework/population.h"
+#include "framework/program.h"
+#include "framework/results.h"
+#include "framework/task.h"
+#include "framework/trainer.h"
+
+namespace po = boost::program_options;
+
+namespace credo::cli {
+
+namespace {
+
+bool parse(const Args& args, po::options_description& d, const po::positional_options_description* pos,
+           const char* usage) {
+  po::variables_map vm;
+  po::command_line_parser parser(args);
+  parser.options(d);
+  if (pos) parser.positional(*pos);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << d << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> split_algorithm_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= list.size()) {
+    size_t c = list.find(',', a);
+    if (c == std::string::npos) c = list.size();
+    std::string item = list.substr(a, c - a);
+    if (!item.empty()) {
+      // Inside one algorithm, options are separated by ':' (name:k=v:k=v) so the list can use commas.
+      auto colon = item.find(':');
+      if (colon != std::string::npos)
+        for (size_t i = colon + 1; i < item.size(); ++i)
+          if (item[i] == ':') item[i] = ',';
+      out.push_back(item);
+    }
+    a = c + 1;
+  }
+  if (out.empty()) fail("the algorithm list '{}' is empty", list);
+  return out;
+}
+
+int graph_command(const Args& args) {
+  std::string file, write_dot;
+  po::options_description d("credo graph options");
+  d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
+      "write-dot", po::value(&write_dot), "write the normalized graph as DOT to this file");
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  if (!parse(args, d, &pos, "usage: credo graph FILE.dot [--write-dot OUT.dot]")) return 0;
+  ModelGraph g = read_model(file);
+  ModelGraph resolved = g;
+  resolve_output_losses(resolved, "mse", "(none)");  // sizes do not depend on the loss
+  Program<float> prog(resolved);
+  fmt::print("model '{}' from {}\n\npopulations (in-step order):\n", g.name, file);
+  for (int i : g.order) {
+    const auto& p = prog.populations()[i];
+    std::string attrs;
+    for (const auto& [k, v] : g.populations[i].attributes) attrs += fmt::format(" {}={}", k, v);
+    fmt::print("  {:<10} {:<7} size {:<5} state {:<5}{}\n", p.name, p.kind, p.shape.units,
+               p.state_offset >= 0 ? p.shape.slots * p.shape.units : 0, attrs);
+  }
+  fmt::print("\nprojections:\n");
+  for (size_t k = 0; k < g.projections.size(); ++k) {
+    const auto& e = prog.projections()[k];
+    fmt::print("  {:<28} {:>4} x {:<4} init={} gain={}\n", g.edge_name(g.projections[k]), e.rows, e.cols,
+               g.projections[k].init, g.projections[k].gain);
+  }
+  fmt::print("\nstate size {} (carried between steps), parameters {}, inputs {}, outputs {}\n", prog.state_size(),
+             prog.param_count(), prog.input_size(), prog.output_size());
+  if (!write_dot.empty()) {
+    write_atomic(write_dot, write_model(g));
+    fmt::print("wrote {}\n", write_dot);
+  }
+  return 0;
+}
+
+int check_command(const Args& args) {
+  std::string file, algos;
+  CheckOptions o;
+  po::options_description d("credo check options");
+  d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
+      "algo", po::value(&algos), "algorithms to compare with BPTT (comma-separated; default: every exact one)")(
+      "steps", po::value(&o.steps)->default_value(6), "sequence length")(
+      "batch", po::value(&o.batch)->default_value(2), "sequences")(
+      "seed", po::value(&o.seed)->default_value(1), "random seed")(
+      "tolerance", po::value(&o.tolerance)->default_value(1e-6), "relative error allowed against finite differences")(
+      "exact-tolerance", po::value(&o.exact_tolerance)->default_value(1e-9),
+      "relative error allowed between exact algorithms and BPTT");
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  if (!parse(args, d, &pos, "usage: credo check --model FILE.dot [--algo NAME[,NAME...]]")) return 0;
+  if (o.steps < 1 || o.batch < 1) fail("--steps and --batch must be >= 1");
+  if (!algos.empty()) o.algorithms = split_algorithm_list(algos);
+  for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
+  const ModelGraph g = read_model(file);
+  const auto rows = check_gradients(g, o);
+  // The worst error per check and subject.
+  std::map<std::pair<std::string, std::string>, CheckRow> worst;
+  for (const auto& r : rows) {
+    auto key = std::make_pair(r.check, r.what);
+    if (!worst.count(key) || worst[key].error < r.error) worst[key] = r;
+  }
+  bool ok = true;
+  fmt::print("gradient check of {} (double precision, {} steps, batch {}, seed {})\n", file, o.steps, o.batch,
+             o.seed);
+  fmt::print("{:<30} {:<36} {:>12} {:>10}  \n", "check", "subject", "rel. error", "tolerance");
+  for (const auto& r : rows) {
+    fmt::print("{:<30} {:<36} {:>12.3e} {:>10.0e}  {}\n", r.check, r.what, r.error, r.tolerance,
+               r.ok() ? "ok" : "FAIL");
+    ok = ok && r.ok();
+  }
+  fmt::print("{}\n", ok ? "all gradients agree" : "some gradients are beyond tolerance");
+  return ok ? 0 : 1;
+}
+
+int list_command(const Args& args) {
+  po::options_description d("credo list options");
+  d.add_options()("help,h", "show this help");
+  if (!parse(args, d, nullptr, "usage: credo list")) return 0;
+  auto opts = [](const std::vector<OptionSpec>& specs) {
+    std::string s;
+    for (const auto& o : specs) s += fmt::format("\n      {}={}  {}", o.name, o.default_value, o.help);
+    return s;
+  };
+  fmt::print("population kinds (node kind=...):\n");
+  for (const auto& [name, e] : PopulationRegistry::get().all())
+    fmt::print("  {:<10} {}{}\n", name, e.help, opts(e.options));
+  fmt::print("\ncredit algorithms (--algo):\n");
+  for (const auto& [name, e] : AlgorithmRegistry::get().all()) {
+    fmt::print("  {:<10} {}{}{}\n", name, e.help, e.make.exact ? " [exact]" : "", e.make.online ? " [online]" : "");
+    fmt::print("      supports: {}{}\n", e.make.supports.empty() ? "every population kind" : fmt::format("{}", fmt::join(e.make.supports, ", ")), opts(e.options));
+  }
+  fmt::print("\ntasks (--task):\n");
+  for (const auto& [name, e] : TaskRegistry::get().all()) fmt::print("  {:<15} {}{}\n", name, e.help, opts(e.options));
+  return 0;
+}
+
+}  // namespace credo::cli

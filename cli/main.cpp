@@ -1,0 +1,69 @@
+// The credo program: train, compare, check, graph and list.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "framework/error.h"
+
+namespace credo::cli {
+namespace {
+
+const std::map<std::string, Command>& commands() {
+  static const std::map<std::string, Command> c = {
+      {"train", {"train one credit algorithm on a task", train_command}},
+      {"compare", {"train several algorithms on the same task and print them side by side", compare_command}},
+      {"align", {"compare each algorithm's gradient with the exact one along one trajectory", align_command}},
+      {"check", {"check a model's gradients against finite differences and BPTT", check_command}},
+      {"graph", {"check a model and print its populations, projections and sizes", graph_command}},
+      {"list", {"list population kinds, credit algorithms and tasks with their options", list_command}},
+  };
+  return c;
+}
+
+void usage(std::FILE* out) {
+  fmt::print(out, "usage: credo COMMAND [options]   (credo COMMAND --help for a command's options)\n\n");
+  for (const auto& [name, c] : commands()) fmt::print(out, "  {:<9} {}\n", name, c.help);
+}
+
+}  // namespace
+}  // namespace credo::cli
+
+int main(int argc, char** argv) {
+  using namespace credo::cli;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(stdout);
+    return 0;
+  }
+  auto it = commands().find(name);
+  if (it == commands().end()) {
+    fmt::print(stderr, "credo: unknown command '{}'\n\n", name);
+    usage(stderr);
+    return 2;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return it->second.run(args);
+  } catch (const credo::InputError& e) {
+    fmt::print(stderr, "credo {}: error: {}\n", name, e.what());
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    fmt::print(stderr, "credo {}: error: {} (see credo {} --help)\n", name, e.what(), name);
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "credo {}: internal error: {}\n", name, e.what());
+    return 1;
+  }
+}

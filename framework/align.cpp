@@ -1,0 +1,148 @@
+#include "framework/align.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "framework/credit.h"
+#include "framework/error.h"
+#include "framework/gradcheck.h"
+#include "framework/optimizer.h"
+#include "framework/program.h"
+#include "framework/results.h"
+#include "framework/task.h"
+#include "framework/trainer.h"
+
+namespace credo {
+
+namespace {
+
+template <class T>
+std::vector<AlignSummary> run_align(const AlignConfig& c) {
+  ModelGraph graph = read_model(c.model);
+  auto task = make_task(c.task, c.task_options, c.seed);
+  resolve_output_losses(graph, task->loss(), c.task);
+  Program<T> prog(graph);
+  if (prog.input_size() != task->input_size() || prog.output_size() != task->output_size())
+    fail("{}: the model has {} inputs and {} outputs, task '{}' has {} and {}", c.model, prog.input_size(),
+         prog.output_size(), c.task, task->input_size(), task->output_size());
+  if (c.algorithms.empty()) fail("--algos is empty");
+  if (c.steps < 1) fail("--steps is {}, must be >= 1", c.steps);
+  if (c.batch < 1) fail("--batch is {}, must be >= 1", c.batch);
+  struct Follower {
+    std::string label;
+    std::unique_ptr<CreditAlgorithm<T>> algo;
+    Vec<T> grad, ref;
+    std::vector<double> cosines, ratios;
+  };
+  std::vector<Follower> followers;
+  for (const auto& spec : c.algorithms) {
+    auto [name, opts] = parse_algorithm_spec(spec);
+    Follower f;
+    f.label = spec;
+    f.algo = make_algorithm<T>(name, opts, prog);
+    followers.push_back(std::move(f));
+  }
+  auto reference = make_algorithm<T>("rtrl", {}, prog);
+  auto driver = make_algorithm<T>(c.drive, c.drive_options, prog);
+  OptimizerConfig oc;
+  oc.name = c.optimizer, oc.lr = c.lr, oc.clip = c.clip;
+  Optimizer<T> opt(oc, prog.param_count());
+  if (!c.out.empty()) prepare_output_dir(c.out);
+
+  std::mt19937_64 rng(c.seed);
+  prog.init_params(rng);
+  const int P = prog.param_count();
+  for (auto& f : followers) f.grad = Vec<T>::Zero(P), f.ref = Vec<T>::Zero(P);
+  Vec<T> ref_step = Vec<T>::Zero(P), drive_grad = Vec<T>::Zero(P);
+  std::string csv = "step,algorithm,cosine,norm_ratio\n";
+  auto record = [&](Follower& f, long step) {
+    const double gn = static_cast<double>(f.grad.norm()), rn = static_cast<double>(f.ref.norm());
+    if (rn > 0 && gn > 0) {
+      const double cosine = static_cast<double>(f.grad.dot(f.ref)) / (gn * rn);
+      f.cosines.push_back(cosine);
+      f.ratios.push_back(gn / rn);
+      csv += fmt::format("{},{},{:.6g},{:.6g}\n", step, f.label, cosine, gn / rn);
+    }
+    f.grad.setZero();
+    f.ref.setZero();
+  };
+  const bool streaming = task->streaming();
+  long t_global = 0;
+  bool first = true;
+  while (t_global < c.steps) {
+    const Episode ep = task->sample(c.batch, c.chunk);
+    const Mat<T> xs = ep.x.cast<T>(), ts = ep.target.cast<T>(), ms = ep.mask.cast<T>();
+    const int B = ep.batch;
+    if (!streaming || first) {
+      reference->reset(B);
+      driver->reset(B);
+      for (auto& f : followers) f.algo->reset(B);
+    }
+    first = false;
+    for (int t = 0; t < ep.steps && t_global < c.steps; ++t, ++t_global) {
+      const auto cols = static_cast<Eigen::Index>(t) * B;
+      auto x = xs.middleCols(cols, B);
+      auto tg = ts.middleCols(cols, B);
+      auto m = ms.middleCols(cols, B);
+      ref_step.setZero();
+      reference->step(x, tg, m, ref_step);
+      for (auto& f : followers) {
+        f.ref += ref_step;
+        if (f.algo->step(x, tg, m, f.grad)) record(f, t_global);
+      }
+      if (driver->step(x, tg, m, drive_grad)) {
+        opt.apply(prog.params(), drive_grad);
+        drive_grad.setZero();
+      }
+    }
+    for (auto& f : followers)
+      if (f.algo->end_chunk(!streaming, f.grad)) record(f, t_global);
+    if (driver->end_chunk(!streaming, drive_grad)) {
+      opt.apply(prog.params(), drive_grad);
+      drive_grad.setZero();
+    }
+  }
+  std::vector<AlignSummary> out;
+  nlohmann::json js = nlohmann::json::array();
+  for (auto& f : followers) {
+    AlignSummary s;
+    s.algorithm = f.label;
+    s.samples = static_cast<long>(f.cosines.size());
+    if (s.samples > 0) {
+      for (size_t i = 0; i < f.cosines.size(); ++i) s.mean_cosine += f.cosines[i], s.mean_norm_ratio += f.ratios[i];
+      s.mean_cosine /= s.samples;
+      s.mean_norm_ratio /= s.samples;
+      std::vector<double> sorted = f.cosines;
+      std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+      s.median_cosine = sorted[sorted.size() / 2];
+    }
+    js.push_back({{"algorithm", s.algorithm},
+                  {"samples", s.samples},
+                  {"mean_cosine", s.mean_cosine},
+                  {"median_cosine", s.median_cosine},
+                  {"mean_norm_ratio", s.mean_norm_ratio}});
+    out.push_back(s);
+  }
+  if (!c.out.empty()) {
+    write_atomic(c.out + "/alignment.csv", csv);
+    nlohmann::json summary = {{"model", c.model}, {"task", c.task},   {"drive", c.drive},
+                              {"steps", c.steps}, {"seed", c.seed},   {"reference", "rtrl (online, exact)"},
+                              {"algorithms", js}};
+    write_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<AlignSummary> align(const AlignConfig& c) {
+  if (c.precision == "float") return run_align<float>(c);
+  if (c.precision == "double") return run_align<double>(c);
+  fail("--precision is '{}', must be float or double", c.precision);
+}
+
+}  // namespace credo

@@ -1,0 +1,276 @@
+#include "framework/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "framework/credit.h"
+#include "framework/error.h"
+#include "framework/gradcheck.h"
+#include "framework/optimizer.h"
+#include "framework/program.h"
+#include "framework/results.h"
+#include "framework/task.h"
+
+namespace credo {
+
+std::pair<std::string, std::map<std::string, std::string>> parse_algorithm_spec(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  if (name.empty()) fail("algorithm list: empty algorithm name in '{}'", spec);
+  std::vector<std::string> items;
+  if (colon != std::string::npos) {
+    const std::string rest = spec.substr(colon + 1);
+    for (size_t a = 0; a <= rest.size();) {
+      size_t c = rest.find(',', a);
+      if (c == std::string::npos) c = rest.size();
+      if (c > a) items.push_back(rest.substr(a, c - a));
+      a = c + 1;
+    }
+  }
+  return {name, parse_key_values(items, fmt::format("algorithm '{}'", name))};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Loss per scored output and accuracy on held-out data, with the weights as they are.
+struct Evaluation {
+  double loss = 0;
+  double accuracy = -1;
+};
+
+template <class T>
+class Evaluator {
+ public:
+  Evaluator(Program<T>& prog, const TrainConfig& c, Task& probe)
+      : prog_(prog), config_(c), streaming_(probe.streaming()), accuracy_(probe.has_accuracy()) {
+    if (!streaming_) {
+      // One fixed held-out set, drawn once from its own seed.
+      auto task = make_task(c.task, c.task_options, c.seed ^ 0x9e3779b97f4a7c15ULL);
+      episode_ = task->sample(c.eval_batch, 0);
+    }
+  }
+
+  Evaluation run() {
+    Episode ep;
+    int warmup = 0;
+    if (streaming_) {
+      // The same held-out stream every time; the first steps are unscored while the state fills.
+      auto task = make_task(config_.task, config_.task_options, config_.seed ^ 0x9e3779b97f4a7c15ULL);
+      warmup = 100;
+      ep = task->sample(std::min(config_.batch, 8), warmup + config_.eval_steps);
+    }
+    const Episode& e = streaming_ ? ep : episode_;
+    const int B = e.batch;
+    Mat<T> s = prog_.zero_state(B);
+    Frame<T> f = prog_.make_frame(B);
+    double loss = 0, correct = 0, count = 0;
+    for (int t = 0; t < e.steps; ++t) {
+      const Mat<T> x = e.x.middleCols(static_cast<Eigen::Index>(t) * B, B).cast<T>();
+      prog_.forward(s, x, f);
+      s = f.s;
+      if (t < warmup) continue;
+      const Mat<T> target = e.target.middleCols(static_cast<Eigen::Index>(t) * B, B).cast<T>();
+      const Mat<T> mask = e.mask.middleCols(static_cast<Eigen::Index>(t) * B, B).cast<T>();
+      loss += static_cast<double>(prog_.loss(f, target, mask, nullptr, T(1)));
+      if (accuracy_) correct += prog_.correct(f, target, mask);
+      count += static_cast<double>(mask.sum());
+    }
+    Evaluation r;
+    r.loss = count > 0 ? loss / count : 0;
+    if (accuracy_) r.accuracy = count > 0 ? correct / count : 0;
+    return r;
+  }
+
+ private:
+  Program<T>& prog_;
+  const TrainConfig& config_;
+  bool streaming_, accuracy_;
+  Episode episode_;
+};
+
+std::string csv_number(double v) { return std::isnan(v) ? "" : fmt::format("{:.6g}", v); }
+
+template <class T>
+TrainResult run(const TrainConfig& c, ModelGraph graph) {
+  // Everything is checked before the first step, so a mistake never leaves half a run behind.
+  auto task = make_task(c.task, c.task_options, c.seed);
+  resolve_output_losses(graph, task->loss(), c.task);
+  Program<T> prog(graph);
+  if (prog.input_size() != task->input_size())
+    fail("{}: the input populations hold {} units in all, but task '{}' gives {} inputs", c.model, prog.input_size(),
+         c.task, task->input_size());
+  if (prog.output_size() != task->output_size())
+    fail("{}: the output populations hold {} units in all, but task '{}' has {} outputs", c.model,
+         prog.output_size(), c.task, task->output_size());
+  auto algo = make_algorithm<T>(c.algorithm, c.algorithm_options, prog);
+  OptimizerConfig oc;
+  oc.name = c.optimizer, oc.lr = c.lr, oc.clip = c.clip;
+  Optimizer<T> opt(oc, prog.param_count());
+  if (c.steps < 1) fail("--steps is {}, must be >= 1", c.steps);
+  if (c.batch < 1 || c.batch > 1'000'000) fail("--batch is {}, must be in [1, 1000000]", c.batch);
+  if (c.update != "auto" && c.update != "online" && c.update != "episode")
+    fail("--update is '{}', must be auto, online or episode", c.update);
+  if (c.chunk < 1) fail("--chunk is {}, must be >= 1", c.chunk);
+  if (c.eval_batch < 1) fail("--eval-batch is {}, must be >= 1", c.eval_batch);
+  if (c.eval_steps < 1) fail("--eval-steps is {}, must be >= 1", c.eval_steps);
+  if (!c.out.empty()) prepare_output_dir(c.out);
+
+  const bool streaming = task->streaming();
+  const bool online = c.update == "online" || (c.update == "auto" && streaming);
+  const long eval_every = c.eval_every > 0 ? c.eval_every : std::max<long>(1, c.steps / 20);
+  std::mt19937_64 rng(c.seed);
+  prog.init_params(rng);
+  Evaluator<T> evaluator(prog, c, *task);
+
+  TrainResult r;
+  r.chance_loss = task->chance_loss();
+  std::string csv = "step,train_loss,eval_loss,eval_accuracy,wall_seconds\n";
+  const auto t0 = Clock::now();
+  double loss_sum = 0, mask_sum = 0;
+  const bool tty = c.progress && ::isatty(2);
+  auto evaluate = [&](long step) {
+    const Evaluation e = evaluator.run();
+    const double train_loss = mask_sum > 0 ? loss_sum / mask_sum : std::numeric_limits<double>::quiet_NaN();
+    csv += fmt::format("{},{},{},{},{:.3f}\n", step, csv_number(train_loss), csv_number(e.loss),
+                       e.accuracy < 0 ? "" : csv_number(e.accuracy), seconds_since(t0));
+    loss_sum = mask_sum = 0;
+    r.eval_loss = e.loss;
+    r.eval_accuracy = e.accuracy;
+    if (tty)
+      fmt::print(stderr, "\r{} {}  step {}/{}  eval loss {:.4f} (chance {:.4f}){}    ", c.algorithm, c.task, step,
+                 c.steps, e.loss, r.chance_loss,
+                 e.accuracy >= 0 ? fmt::format("  accuracy {:.3f}", e.accuracy) : std::string());
+    if (!c.out.empty()) write_atomic(c.out + "/metrics.csv", csv);
+  };
+  evaluate(0);
+
+  Vec<T> grad = Vec<T>::Zero(prog.param_count());
+  long updates = 0;
+  bool first = true;
+  Clock::time_point train_t0 = Clock::now();
+  double eval_seconds = 0;
+  auto after_update = [&]() {
+    ++updates;
+    if (updates % eval_every == 0 || updates == c.steps) {
+      const auto e0 = Clock::now();
+      evaluate(updates);
+      eval_seconds += seconds_since(e0);
+    }
+  };
+  while (updates < c.steps) {
+    const Episode ep = task->sample(c.batch, c.chunk);
+    const Mat<T> xs = ep.x.cast<T>(), ts = ep.target.cast<T>(), ms = ep.mask.cast<T>();
+    const int B = ep.batch;
+    if (!streaming || first) algo->reset(B);
+    first = false;
+    double episode_mask = 0;
+    bool stop = false;
+    for (int t = 0; t < ep.steps && !stop; ++t) {
+      const auto cols = static_cast<Eigen::Index>(t) * B;
+      const bool added = algo->step(xs.middleCols(cols, B), ts.middleCols(cols, B), ms.middleCols(cols, B), grad);
+      loss_sum += algo->last_loss();
+      const double m = static_cast<double>(ms.middleCols(cols, B).sum());
+      mask_sum += m;
+      episode_mask += m;
+      ++r.time_steps;
+      if (online && added) {
+        opt.apply(prog.params(), grad);
+        grad.setZero();
+        after_update();
+        stop = updates >= c.steps;
+      }
+    }
+    if (stop) break;
+    const bool added = algo->end_chunk(!streaming, grad);
+    if (online) {
+      if (added) {
+        opt.apply(prog.params(), grad);
+        grad.setZero();
+        after_update();
+      }
+    } else {
+      // Episode updates average over the scored steps of a sequence, so the step size does not grow with
+      // the episode's length.
+      const double per_sequence = episode_mask / B;
+      if (per_sequence > 0) grad /= static_cast<T>(per_sequence);
+      opt.apply(prog.params(), grad);
+      grad.setZero();
+      after_update();
+    }
+  }
+  const double train_seconds = seconds_since(train_t0) - eval_seconds;
+  if (tty) fmt::print(stderr, "\n");
+  r.updates = updates;
+  r.wall_seconds = seconds_since(t0);
+  r.steps_per_second = train_seconds > 0 ? static_cast<double>(r.time_steps) / train_seconds : 0;
+  r.peak_rss_mb = peak_rss_mb();
+  if (!std::isfinite(r.eval_loss))
+    fmt::print(stderr, "warning: the final eval loss is {}: training diverged (try a smaller --lr or --clip)\n",
+               r.eval_loss);
+
+  nlohmann::json summary = {{"model", c.model},
+                            {"task", c.task},
+                            {"algorithm", c.algorithm},
+                            {"eval_loss", r.eval_loss},
+                            {"chance_loss", r.chance_loss},
+                            {"steps_per_second", r.steps_per_second},
+                            {"peak_rss_mb", r.peak_rss_mb},
+                            {"updates", r.updates},
+                            {"time_steps", r.time_steps},
+                            {"wall_seconds", r.wall_seconds},
+                            {"state_size", prog.state_size()},
+                            {"param_count", prog.param_count()}};
+  summary["eval_accuracy"] = r.eval_accuracy >= 0 ? nlohmann::json(r.eval_accuracy) : nlohmann::json(nullptr);
+  r.summary = summary;
+  if (!c.out.empty()) {
+    nlohmann::json config = {
+        {"model", c.model},
+        {"model_dot", write_model(graph)},
+        {"task", c.task},
+        {"task_options", Options("task", TaskRegistry::get().find(c.task, "task").options, c.task_options).values()},
+        {"algorithm", c.algorithm},
+        {"algorithm_options",
+         Options("algorithm", AlgorithmRegistry::get().find(c.algorithm, "credit algorithm").options,
+                 c.algorithm_options)
+             .values()},
+        {"steps", c.steps},
+        {"batch", c.batch},
+        {"optimizer", c.optimizer},
+        {"lr", c.lr},
+        {"clip", c.clip},
+        {"seed", c.seed},
+        {"update", online ? "online" : "episode"},
+        {"precision", c.precision},
+        {"eval_every", eval_every},
+        {"eval_batch", c.eval_batch},
+        {"eval_steps", c.eval_steps},
+        {"chunk", c.chunk},
+        {"threads", 1}};
+    write_atomic(c.out + "/config.json", config.dump(2) + "\n");
+    write_atomic(c.out + "/model.dot", write_model(graph));
+    write_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
+  }
+  return r;
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& c) {
+  ModelGraph graph = read_model(c.model);
+  if (c.precision == "float") return run<float>(c, graph);
+  if (c.precision == "double") return run<double>(c, graph);
+  fail("--precision is '{}', must be float or double", c.precision);
+}
+
+}  // namespace credo

@@ -1,0 +1,52 @@
+// The trainer: runs a credit algorithm on a task, applies the optimizer, evaluates, and writes results.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace credo {
+
+struct TrainConfig {
+  std::string model;  // path to the DOT model
+  std::string task;
+  std::map<std::string, std::string> task_options;
+  std::string algorithm;
+  std::map<std::string, std::string> algorithm_options;
+  long steps = 1000;  // parameter updates
+  int batch = 16;
+  std::string optimizer = "adam";
+  double lr = 1e-3;
+  double clip = 0;
+  std::uint64_t seed = 1;
+  std::string out;            // results folder; empty: write nothing
+  std::string update = "auto";  // auto | online | episode
+  std::string precision = "float";  // float | double
+  long eval_every = 0;        // updates between evaluations; 0: steps / 20
+  int eval_batch = 256;       // held-out sequences (episodic tasks)
+  int eval_steps = 2000;      // held-out stream length (streaming tasks), after a warm-up
+  int chunk = 100;            // steps per sample of a streaming task (BPTT's window there)
+  bool progress = false;      // a progress line on stderr
+};
+
+struct TrainResult {
+  double eval_loss = 0;
+  double eval_accuracy = -1;  // < 0: not applicable
+  double chance_loss = 0;
+  double steps_per_second = 0;  // time steps of the whole batch per second of training
+  double peak_rss_mb = 0;
+  double wall_seconds = 0;
+  long updates = 0;
+  long time_steps = 0;
+  nlohmann::json summary;
+};
+
+// Checks everything (model, task, algorithm, options, output folder) before the first step, then trains.
+TrainResult train(const TrainConfig& config);
+
+// "name" or "name:k=v,k=v" -> name and options, as used by --algos lists.
+std::pair<std::string, std::map<std::string, std::string>> parse_algorithm_spec(const std::string& spec);
+
+}  // namespace credo
