@@ -1,13 +1,19 @@
 // credo train and credo compare: the training options shared by both, and the side-by-side table.
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <filesystem>
 #include <iostream>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "framework/credit.h"
 #include "framework/error.h"
 #include "framework/options.h"
 #include "framework/results.h"
@@ -100,7 +106,11 @@ int compare_command(const Args& args) {
   const auto specs = split_algorithm_list(p.algos);
   // Check every algorithm name and option before training any.
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> parsed;
-  for (const auto& s : specs) parsed.push_back(parse_algorithm_spec(s));
+  for (const auto& s : specs) {
+    parsed.push_back(parse_algorithm_spec(s));
+    const auto& e = AlgorithmRegistry::get().find(parsed.back().first, "credit algorithm");
+    Options(fmt::format("algorithm '{}'", parsed.back().first), e.options, parsed.back().second);
+  }
   prepare_output_dir(p.config.out);
   struct Row {
     std::string name;
@@ -113,7 +123,36 @@ int compare_command(const Args& args) {
     c.algorithm_options = parsed[i].second;
     c.out = p.config.out + "/" + label(specs[i]);
     c.progress = true;
-    rows.push_back({specs[i], train(c)});
+    // Each run in its own process, so its peak memory is its own.
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid < 0) fail("cannot start a process for '{}'", specs[i]);
+    if (pid == 0) {
+      int status = 0;
+      try {
+        train(c);
+      } catch (const InputError& e) {
+        fmt::print(stderr, "credo compare: error: {}: {}\n", specs[i], e.what());
+        status = 2;
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "credo compare: internal error: {}: {}\n", specs[i], e.what());
+        status = 1;
+      }
+      std::fflush(stderr);
+      ::_exit(status);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    std::ifstream in(c.out + "/summary.json");
+    const auto js = nlohmann::json::parse(in);
+    TrainResult r;
+    r.eval_loss = js.at("eval_loss");
+    r.chance_loss = js.at("chance_loss");
+    r.eval_accuracy = js.at("eval_accuracy").is_null() ? -1.0 : js.at("eval_accuracy").get<double>();
+    r.steps_per_second = js.at("steps_per_second");
+    r.peak_rss_mb = js.at("peak_rss_mb");
+    rows.push_back({specs[i], r});
   }
   const std::string task = p.config.task;
   fmt::print("\n{} on {} ({} updates, batch {}, {} {}, seed {})\n", p.config.model, task, p.config.steps,

@@ -1,0 +1,217 @@
+// The credo program on bad input: a clear message naming the culprit, exit status 2, no results written.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& args) {
+  const std::string cmd = std::string(CREDO_BINARY) + " " + args + " 2>&1";
+  Outcome o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
+  const int st = ::pclose(p);
+  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return o;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("credo_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string model(const std::string& name, const std::string& text) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  // Trains on `model_path` and expects a failure that names `needle`, with nothing written to the output.
+  void expect_rejected(const std::string& args, const std::string& needle) {
+    const auto out = dir_ / "out";
+    const Outcome o = run(args + " --out " + out.string());
+    EXPECT_EQ(o.status, 2) << o.output;
+    EXPECT_NE(o.output.find(needle), std::string::npos) << "message does not name '" << needle << "': " << o.output;
+    EXPECT_FALSE(fs::exists(out / "summary.json"));
+    EXPECT_FALSE(fs::exists(out / "metrics.csv"));
+  }
+  std::string train(const std::string& model_path, const std::string& rest = "") {
+    return "train --model " + model_path + " --task delayed_recall --algo bptt --steps 2 " + rest;
+  }
+
+  fs::path dir_;
+};
+
+const char* good = R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4]; y [kind=output size=4];
+  x -> h; h -> h [delay=1]; h -> y; })";
+
+TEST_F(Cli, TrainsAndWritesEveryResultFile) {
+  const auto out = dir_ / "ok";
+  const Outcome o = run(train(model("m.dot", good)) + " --out " + out.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  for (const char* f : {"summary.json", "metrics.csv", "config.json", "model.dot"}) EXPECT_TRUE(fs::exists(out / f)) << f;
+  std::ifstream in(out / "summary.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const char* key : {"eval_loss", "chance_loss", "eval_accuracy", "steps_per_second", "peak_rss_mb"})
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  // Output piped: no progress line.
+  EXPECT_EQ(o.output.find('\r'), std::string::npos);
+}
+
+TEST_F(Cli, MalformedDot) { expect_rejected(train(model("bad.dot", "digraph m { x [kind=input size=6; }")), "bad.dot"); }
+
+TEST_F(Cli, MissingModelFile) { expect_rejected(train((dir_ / "nope.dot").string()), "nope.dot"); }
+
+TEST_F(Cli, UnknownKind) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tahn size=4];
+    y [kind=output size=4]; x -> h; h -> y; })")),
+                  "node 'h': unknown kind 'tahn'");
+}
+
+TEST_F(Cli, MissingSize) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh];
+    y [kind=output size=4]; x -> h; h -> y; })")),
+                  "node 'h': missing attribute 'size'");
+}
+
+TEST_F(Cli, NonPositiveSize) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=0];
+    y [kind=output size=4]; x -> h; h -> y; })")),
+                  "node 'h'");
+}
+
+TEST_F(Cli, CycleWithoutDelay) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; a [kind=tanh size=4];
+    b [kind=tanh size=4]; y [kind=output size=4]; x -> a; a -> b; b -> a; b -> y; })")),
+                  "'a', 'b' form a cycle with no delayed edge");
+}
+
+TEST_F(Cli, SelfLoopWithoutDelay) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4];
+    y [kind=output size=4]; x -> h; h -> h; h -> y; })")),
+                  "edge 'h -> h'");
+}
+
+TEST_F(Cli, OutputNothingReaches) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4];
+    y [kind=output size=4]; x -> h; })")),
+                  "node 'y': no input reaches this output");
+}
+
+TEST_F(Cli, UnknownEdgeAttribute) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4];
+    y [kind=output size=4]; x -> h [dealy=1]; h -> y; })")),
+                  "edge 'x -> h': unknown attribute 'dealy'");
+}
+
+TEST_F(Cli, NegativeDelay) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4];
+    y [kind=output size=4]; x -> h; h -> h [delay=-1]; h -> y; })")),
+                  "edge 'h -> h'");
+}
+
+TEST_F(Cli, KindAttributeOutOfRange) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4 alpha=2];
+    y [kind=output size=4]; x -> h; h -> y; })")),
+                  "node 'h': option 'alpha'");
+}
+
+TEST_F(Cli, SizesThatDoNotFitTheTask) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=3]; h [kind=tanh size=4];
+    y [kind=output size=4]; x -> h; h -> y; })")),
+                  "input populations hold 3 units");
+}
+
+TEST_F(Cli, LossThatDoesNotFitTheTask) {
+  expect_rejected(train(model("m.dot", R"(digraph m { x [kind=input size=6]; h [kind=tanh size=4];
+    y [kind=output size=4 loss=mse]; x -> h; h -> y; })")),
+                  "node 'y': loss=mse");
+}
+
+TEST_F(Cli, UnknownTask) {
+  expect_rejected("train --model " + model("m.dot", good) + " --task recal --algo bptt", "unknown task 'recal'");
+}
+
+TEST_F(Cli, UnknownAlgorithm) {
+  expect_rejected("train --model " + model("m.dot", good) + " --task delayed_recall --algo rtlr",
+                  "unknown credit algorithm 'rtlr'");
+}
+
+TEST_F(Cli, UnknownOption) {
+  expect_rejected(train(model("m.dot", good), "--task-opt dealy=3"), "unknown option 'dealy'");
+  expect_rejected(train(model("m.dot", good), "--algo-opt k1=3"), "unknown option 'k1'");
+  expect_rejected(train(model("m.dot", good), "--bogus 1"), "bogus");
+}
+
+TEST_F(Cli, ValueOutOfRange) {
+  expect_rejected(train(model("m.dot", good), "--task-opt values=1"), "option 'values'");
+  expect_rejected(train(model("m.dot", good), "--lr -1"), "--lr");
+  expect_rejected(train(model("m.dot", good), "--optimizer rmsprop"), "--optimizer");
+  expect_rejected(
+      "train --model " + model("m.dot", good) + " --task delayed_recall --algo tbptt --algo-opt k1=0 --steps 2",
+      "option 'k1'");
+}
+
+TEST_F(Cli, UnwritableOut) {
+  const auto file = dir_ / "a_file";
+  std::ofstream(file) << "x";
+  const Outcome o = run(train(model("m.dot", good)) + " --out " + (file / "sub").string());
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("--out"), std::string::npos) << o.output;
+}
+
+TEST_F(Cli, UnknownCommandAndHelp) {
+  EXPECT_EQ(run("frobnicate").status, 2);
+  for (const char* c : {"train", "compare", "align", "check", "graph", "list"}) {
+    const Outcome o = run(std::string(c) + " --help");
+    EXPECT_EQ(o.status, 0) << c;
+    EXPECT_NE(o.output.find("usage: credo"), std::string::npos) << c;
+  }
+}
+
+TEST_F(Cli, GraphWritesDotThatReadsBack) {
+  const auto out = dir_ / "norm.dot";
+  const Outcome o = run("graph " + std::string(CREDO_SOURCE_DIR) + "/models/two_layer.dot --write-dot " + out.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("parameters 3188"), std::string::npos) << o.output;
+  const Outcome again = run("graph " + out.string());
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_NE(again.output.find("parameters 3188"), std::string::npos) << again.output;
+}
+
+TEST_F(Cli, CheckPassesOnAModelAndListsEveryAlgorithm) {
+  const Outcome o = run("check --model " + std::string(CREDO_SOURCE_DIR) + "/models/gru.dot");
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("rtrl vs bptt"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("all gradients agree"), std::string::npos) << o.output;
+  EXPECT_EQ(run("check --model " + std::string(CREDO_SOURCE_DIR) + "/models/gru.dot --algo nosuch").status, 2);
+}
+
+TEST_F(Cli, ListShowsKindsAlgorithmsAndTasks) {
+  const Outcome o = run("list");
+  ASSERT_EQ(o.status, 0);
+  for (const char* name : {"lstm", "gru", "tanh", "output", "input", "bptt", "tbptt", "rtrl", "copy", "adding",
+                           "add ", "delayed_recall", "k2=10", "alpha=1"})
+    EXPECT_NE(o.output.find(name), std::string::npos) << name;
+}
+
+}  // namespace
