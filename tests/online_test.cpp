@@ -109,14 +109,24 @@ TEST(Uoro, IsUnbiased) {
   std::printf("uoro: relative error of the mean, 100 draws %.4f, 1600 draws %.4f (ratio %.2f)\n", e.small, e.large,
               e.small / e.large);
   EXPECT_GT(e.small / e.large, 2.5);
-  EXPECT_LT(e.large, 0.1);
+  EXPECT_LT(e.large, 0.03);
+}
+
+TEST(KfRtrl, IsUnbiased) {
+  Trajectory r = make_run(model_dot(kSmallRnn), 10, 1, 5);
+  const V exact = gradient(r, "rtrl");
+  const Spread e = error_of_means(r, "kf_rtrl", exact, 100, 1600, 6400);
+  std::printf("kf_rtrl: relative error of the mean, 100 draws %.4f, 1600 draws %.4f (ratio %.2f)\n", e.small,
+              e.large, e.small / e.large);
+  EXPECT_GT(e.small / e.large, 2.5);
+  EXPECT_LT(e.large, 0.03);
 }
 
 // Every approximation points the same way as the exact gradient on a dense Elman network over a 20-step episode.
 TEST(Online, PositiveCosineWithRtrlOnADenseElmanNetwork) {
   Trajectory r = make_run(model_file("elman.dot"), 20, 4, 3);
   const V exact = gradient(r, "rtrl");
-  for (const char* algo : {"uoro"}) {
+  for (const char* algo : {"uoro", "kf_rtrl"}) {
     const V g = gradient(r, algo);
     const double c = cosine(g, exact);
     std::printf("%s: cosine with rtrl %.3f, relative error %.3f\n", algo, c, rel(g, exact));
