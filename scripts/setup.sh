@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what credo needs from Debian's packages (only what is missing) and builds it in Release.
-# Usage: scripts/setup.sh [build-dir]
+# Usage: scripts/setup.sh [build-dir [target...]]  (default: every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+shift || true
 PACKAGES=(cmake g++ make libeigen3-dev libboost-graph-dev libboost-program-options-dev libfmt-dev
           nlohmann-json3-dev libgtest-dev libbenchmark-dev)
 missing=()
@@ -17,4 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j "$(nproc)"
+if [ $# -gt 0 ]; then
+  for t in "$@"; do cmake --build "$BUILD" -j "$(nproc)" --target "$t"; done
+else
+  cmake --build "$BUILD" -j "$(nproc)"
+fi
