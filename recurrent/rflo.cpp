@@ -1,0 +1,169 @@
+// RFLO, random-feedback local online learning (Murray 2019, "Local online learning in recurrent networks with
+// random feedback", eLife): per-synapse eligibility traces of leaky rate units times a fed-back output error.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "framework/credit.h"
+#include "framework/error.h"
+
+namespace credo {
+
+// For a leaky rate unit h_i = (1 - α) h_i,prev + α tanh(u_i), u = Σ_e W_e pre_e + b, the exact influence of
+// W_ij on h_i obeys Γ_t = J_t Γ_{t-1} + M_t with J_t = (1 - α) I + (recurrence through the projections).
+// RFLO drops the recurrence through projections and keeps only each unit's own leak, which leaves one trace per
+// weight, local to its synapse:
+//   e_ij ← (1 - α) e_ij + α tanh'(u_i) pre_j     (in Program terms: dz/dz_prev and dz/d drive of unit i),
+// and it replaces the exact credit ∂L_t/∂h_i (W_outᵀ times the output error) by a learning signal: a fixed random
+// matrix B (n x outputs, entries N(0, 1/outputs)) times the output error (feedback=random), or the current
+// readout weights transposed (feedback=symmetric). The gradient of step t is Σ_ij signal_i(t) e_ij(t), the trace
+// including this step's immediate term. With symmetric feedback on a population whose recurrence is only its
+// leak, the traces are the exact influence and the signal the exact credit: RFLO is then RTRL.
+//
+// Readout parameters (weights into and biases of output populations) get their exact immediate gradient,
+// output error times presynaptic activity. The output error is the cotangent of the output's drive (for the
+// linear readout: the loss gradient dL/dy, already scaled by 1/B).
+//
+// Symmetric feedback reaches a population only through its own delay-0 projections to outputs (a population
+// without one gets no signal); random feedback reaches every hidden population, each with its own B.
+template <class T>
+class Rflo final : public CreditAlgorithm<T> {
+ public:
+  Rflo(Program<T>& p, const Options& o) : CreditAlgorithm<T>(p), symmetric_(o.word("feedback") == "symmetric") {
+    const auto& pops = p.populations();
+    const auto& projs = p.projections();
+    std::mt19937_64 rng(static_cast<std::uint64_t>(o.integer("seed")));
+    const int outs = p.output_size();
+    std::normal_distribution<double> normal(0.0, 1.0 / std::sqrt(static_cast<double>(std::max(outs, 1))));
+    for (int q = 0; q < static_cast<int>(pops.size()); ++q) {
+      const auto& info = pops[q];
+      if (info.role == Role::output) {
+        if (info.shape.blocks != 1 || info.shape.dz_ddrive.size() != 1 || info.shape.memory)
+          fail("algorithm 'rflo': output '{}' is not a memoryless one-block readout", info.name);
+        outputs_.push_back(q);
+      }
+      if (info.role != Role::hidden) continue;
+      if (info.shape.slots != 1 || info.shape.blocks != 1)
+        fail("algorithm 'rflo': population '{}' of kind '{}' is not a one-slot rate population", info.name,
+             info.kind);
+      Hidden h;
+      h.pop = q;
+      if (!symmetric_) {
+        h.feedback.resize(info.shape.units, outs);
+        for (auto& v : h.feedback.reshaped()) v = static_cast<T>(normal(rng));
+      }
+      for (int j = 0; j < static_cast<int>(projs.size()); ++j) {
+        const auto& e = projs[j];
+        if (e.source != q || pops[e.target].role != Role::output) continue;
+        if (symmetric_ && e.delay != 0)
+          fail("algorithm 'rflo': feedback=symmetric needs delay-0 readouts, but '{}' reads '{}' with delay {}",
+               pops[e.target].name, info.name, e.delay);
+        h.readouts.push_back(j);
+      }
+      hidden_.push_back(std::move(h));
+    }
+  }
+
+  void reset(int batch) override {
+    this->s_ = this->prog_.zero_state(batch);
+    trace_.setZero(this->prog_.param_count(), batch);
+    err_.setZero(this->prog_.output_size(), batch);
+    for (auto& h : hidden_) h.signal.setZero(this->prog_.populations()[h.pop].shape.units, batch);
+  }
+
+  bool step(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask,
+            Vec<T>& grad) override {
+    const int B = static_cast<int>(x.cols());
+    if (trace_.cols() != B) reset(B);
+    Program<T>& prog = this->prog_;
+    const auto& pops = prog.populations();
+    const auto& projs = prog.projections();
+    this->forward_and_loss(x, target, mask);
+    const Frame<T>& f = this->frame_;
+    const Mat<T>& s_prev = this->s_;
+
+    // Output error (drive cotangent of each readout) and the readout's exact immediate gradient.
+    for (int q : outputs_) {
+      const auto& info = pops[q];
+      const int n = info.shape.units;
+      auto err = err_.middleRows(info.io_offset, n);
+      err.array() = this->dy_.middleRows(info.io_offset, n).array() * f.jac.middleRows(info.jac_offset, n).array();
+      if (info.bias_offsets[0] >= 0) grad.segment(info.bias_offsets[0], n) += err.rowwise().sum();
+      for (int j : info.projections_in) {
+        const auto& e = projs[j];
+        const int row = prog.source_row(e);
+        MatMap<T> gw(grad.data() + e.weight_offset, e.rows, e.cols);
+        if (e.delay == 0) gw.noalias() += err * f.z.middleRows(row, e.cols).transpose();
+        else gw.noalias() += err * s_prev.middleRows(row, e.cols).transpose();
+      }
+    }
+
+    for (auto& h : hidden_) {
+      const auto& info = pops[h.pop];
+      const int n = info.shape.units;
+      // Learning signal: B err, or the readouts' W_eᵀ err.
+      if (symmetric_) {
+        h.signal.setZero();
+        for (int j : h.readouts) {
+          const auto& e = projs[j];
+          const auto& out = pops[e.target];
+          h.signal.noalias() += prog.weight(e).transpose() * err_.middleRows(out.io_offset, out.shape.units);
+        }
+      } else {
+        h.signal.noalias() = h.feedback * err_;
+      }
+      const bool leaky = info.shape.memory && !info.shape.dz_dzprev.empty();
+      for (int b = 0; b < B; ++b) {
+        const auto drive = f.jac.col(b).segment(info.jac_offset, n);  // dz/d drive
+        const auto leak = f.jac.col(b).segment(info.jac_offset + n, leaky ? n : 0);  // dz/dz_prev (own unit)
+        const auto signal = h.signal.col(b);
+        if (const int off = info.bias_offsets[0]; off >= 0) {
+          auto e = trace_.col(b).segment(off, n);
+          if (leaky) e.array() = leak.array() * e.array() + drive.array();
+          else e = drive;
+          grad.segment(off, n).array() += signal.array() * e.array();
+        }
+        for (int j : info.projections_in) {
+          const auto& proj = projs[j];
+          const int row = prog.source_row(proj);
+          const auto pre = proj.delay == 0 ? f.z.col(b).segment(row, proj.cols) : s_prev.col(b).segment(row, proj.cols);
+          MatMap<T> e(trace_.col(b).data() + proj.weight_offset, n, proj.cols);
+          if (leaky) e.array().colwise() *= leak.array();
+          else e.setZero();
+          e.noalias() += drive * pre.transpose();
+          MatMap<T> gw(grad.data() + proj.weight_offset, n, proj.cols);
+          gw.noalias() += signal.asDiagonal() * e;
+        }
+      }
+    }
+    this->s_ = f.s;
+    return true;
+  }
+
+ private:
+  struct Hidden {
+    int pop = 0;
+    Mat<T> feedback;            // B: units x outputs (random feedback)
+    std::vector<int> readouts;  // its projections into outputs (symmetric feedback)
+    Mat<T> signal;              // units x batch
+  };
+
+  const bool symmetric_;
+  std::vector<Hidden> hidden_;
+  std::vector<int> outputs_;
+  Mat<T> trace_;  // eligibility traces, P x B (rows of hidden populations' parameters)
+  Mat<T> err_;    // output error, outputs x B
+};
+
+CREDO_REGISTER_ALGORITHM("rflo", Rflo,
+                         "random-feedback local online learning: per-synapse eligibility traces of leaky rate units "
+                         "times B (output error); readout exact (Murray 2019)",
+                         (std::vector<OptionSpec>{
+                             {"feedback", "random", "random (fixed B ~ N(0, 1/outputs)) | symmetric (readout Wᵀ)",
+                              -1e300, 1e300, false, {"random", "symmetric"}},
+                             {"seed", "1", "seed of the random feedback matrices", 0, 2147483647, true, {}}}),
+                         std::vector<std::string>{"tanh"}, false, true);
+
+}  // namespace credo
