@@ -18,7 +18,11 @@ struct Program<T>::Workspace {
   Mat<T> dz;                   // z_rows x B cotangents
   Mat<T> tz;                   // z_rows x K tangents
   Mat<T> eye;                  // identity tangents for state_jacobian / immediate influence
-  Mat<T> ts;                   // state tangents, state_size x K
+  // drive_influence's own buffers, per population p it is asked about (p's drive count as tangent count), so
+  // that it and the JVP, or calls for populations of different sizes, never resize each other's buffers.
+  std::vector<Mat<T>> g;                    // per p: ds_t/d drive_p for add_immediate_influence
+  std::vector<Mat<T>> gz;                   // per p: z_rows x R_p
+  std::vector<std::vector<Mat<T>>> gdrive;  // per p, per q: q's drive tangents, blocks*n x R_p
 };
 
 template <class T>
@@ -117,6 +121,9 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
   }
   ws_->drive.resize(np);
   ws_->tdrive.resize(np);
+  ws_->g.resize(np);
+  ws_->gz.resize(np);
+  ws_->gdrive.assign(np, std::vector<Mat<T>>(np));
 }
 
 template <class T>
@@ -465,7 +472,7 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
       continue;
     }
     // General path: G = ds_t/d drive_p, spread over the parameters that feed the drive.
-    Mat<T>& G = ws_->ts;
+    Mat<T>& G = ws_->g[p];
     drive_influence(f, b, p, G);
     for (int g = 0; g < sh.blocks; ++g)
       if (info.bias_offsets[g] >= 0) gamma.middleCols(info.bias_offsets[g], n) += scale * G.middleCols(g * n, n);
@@ -493,13 +500,13 @@ void Program<T>::drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G) {
     return;
   }
   // Push an identity tangent on p's drive forward through the delay-0 projections.
-  Mat<T>& tz = ws_->tz;
+  Mat<T>& tz = ws_->gz[p];
   tz.setZero(z_rows_, R);
   bool started = false;
   for (int q : graph_.order) {
     if (q == p) started = true;
     if (!started || pops_info_[q].role == Role::input) continue;
-    Mat<T>& td = ws_->tdrive[q];
+    Mat<T>& td = ws_->gdrive[p][q];
     td.setZero(pops_info_[q].shape.blocks * pops_info_[q].shape.units, R);
     if (q == p) td.setIdentity();
     tangent_pop(q, f, b, nullptr, tz, td);
