@@ -124,6 +124,47 @@ TEST(KfRtrl, IsUnbiased) {
   EXPECT_LT(e.large, 0.03);
 }
 
+TEST(KfRtrl, TwoStepEpisodeIsExactOnAnyGraph) {
+  // Γ_0 = 0, so after the first step u ⊗ A = (c2 ρ1 a) ⊗ (c2 D / ρ1) = a ⊗ D, which is M_1 exactly: over a two-step
+  // episode KF-RTRL is RTRL, which checks the factor bookkeeping (drive rows, presynaptic vectors, delay lines,
+  // delay-0 paths into other carried populations, biases) on every graph.
+  std::vector<ModelGraph> models = {model_file("two_layer.dot"), model_file("lstm.dot"), model_file("gru.dot")};
+  for (int i = 0; i < 24; ++i) models.push_back(parse_model(testing::random_model_dot(1000 + i), "random.dot"));
+  for (size_t k = 0; k < models.size(); ++k) {
+    Trajectory r = make_run(models[k], 2, 2, 300 + k);
+    EXPECT_LE(rel(gradient(r, "kf_rtrl"), gradient(r, "rtrl")), 1e-9) << models[k].source << " #" << k;
+  }
+  // From the second update on the estimate is random: a longer episode is not exact.
+  Trajectory r = make_run(model_file("two_layer.dot"), 6, 2, 300);
+  EXPECT_GT(rel(gradient(r, "kf_rtrl"), gradient(r, "rtrl")), 1e-3);
+}
+
+// On random graphs (every kind, delay lines, skips), the mean of many draws is within a few of its own standard
+// errors of RTRL. Unbiased: E‖mean - exact‖² = (Σ variances) / D.
+TEST(Online, StochasticAlgorithmsAreUnbiasedOnRandomGraphs) {
+  const int draws = 400;
+  for (const char* algo : {"uoro", "kf_rtrl"}) {
+    double worst = 0;
+    for (int i = 0; i < 12; ++i) {
+      Trajectory r = make_run(parse_model(testing::random_model_dot(1000 + i), "random.dot"), 5, 1, 400 + i);
+      const V exact = gradient(r, "rtrl");
+      V sum = V::Zero(exact.size()), sq = V::Zero(exact.size());
+      for (int d = 0; d < draws; ++d) {
+        const V g = gradient(r, algo, {{"seed", std::to_string(d + 1)}});
+        sum += g;
+        sq += g.cwiseProduct(g);
+      }
+      const V mean = sum / draws;
+      const double se2 = (sq / draws - mean.cwiseProduct(mean)).sum() / (draws - 1);
+      const double ratio = (mean - exact).squaredNorm() / std::max(se2, 1e-300);
+      worst = std::max(worst, ratio);
+      EXPECT_LE((mean - exact).squaredNorm(), 9 * se2 + 1e-20) << algo << "\n" << testing::random_model_dot(1000 + i);
+    }
+    std::printf("%s: worst squared error of the mean over 12 random graphs, in squared standard errors: %.2f\n", algo,
+                worst);
+  }
+}
+
 // Models whose only recurrence is within each unit (a diagonal state Jacobian), where SnAp-1 and RFLO are exact.
 const char* kLeakyNoRecurrence = R"(digraph leaky_diag {
   x [kind=input size=2];
@@ -237,6 +278,29 @@ TEST(Rflo, ReadoutGradientIsExactWithRandomFeedback) {
     }
     EXPECT_EQ(readout, 2) << model;  // W[h -> y] and b[y]
   }
+}
+
+TEST(Rflo, ReadoutGradientIsExactOnRandomRateGraphs) {
+  // Random graphs of tanh populations (leaky or not, skips, delay lines): an output that is not fed back into the
+  // network has no carried influence, so its parameters' exact gradient is the immediate one RFLO gives them.
+  int checked = 0;
+  for (int i = 0; i < 200 && checked < 8; ++i) {
+    const std::string dot = testing::random_model_dot(2000 + i);
+    if (dot.find("gru") != std::string::npos || dot.find("lstm") != std::string::npos) continue;
+    Trajectory r = make_run(parse_model(dot, "random.dot"), 6, 2, 500 + i);
+    const V exact = gradient(r, "rtrl"), g = gradient(r, "rflo");
+    ASSERT_TRUE(g.allFinite()) << dot;
+    for (const auto& p : r.prog->populations()) {
+      if (p.role != Role::output || p.state_offset >= 0) continue;
+      for (const auto& blk : r.prog->param_blocks()) {
+        if (blk.owner != p.name) continue;
+        EXPECT_LE(rel(g.segment(blk.offset, blk.size), exact.segment(blk.offset, blk.size)), 1e-12)
+            << blk.name << "\n" << dot;
+      }
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8);
 }
 
 TEST(Rflo, RefusesPopulationsThatAreNotLeakyRateUnits) {
