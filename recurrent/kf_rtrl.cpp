@@ -165,9 +165,8 @@ class KfRtrl final : public CreditAlgorithm<T> {
 };
 
 CREDO_REGISTER_ALGORITHM("kf_rtrl", KfRtrl,
-                         "Kronecker-factored RTRL: per projection an unbiased estimate Γ_W ≈ u ⊗ A (presynaptic x "
-                         "state-by-row), biases exact; O(N^2) memory per column (Mujika et al. 2018). Trains every "
-                         "unit-local population kind through the Program",
+                         "Kronecker-factored RTRL: per projection an unbiased estimate Γ_W ≈ u ⊗ A, biases exact "
+                         "(Mujika et al. 2018); trains every unit-local population kind through the Program",
                          (std::vector<OptionSpec>{{"seed", "1", "seed of the random signs", 0, 2147483647, true, {}}}),
                          std::vector<std::string>{}, false, true);
 
