@@ -107,19 +107,23 @@ def main():
 
     iters = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     elapsed = 0.0
     while elapsed < args.seconds or iters == 0:
         iteration()
         iters += 1
         elapsed = time.perf_counter() - t0
 
+    cpu = time.process_time() - c0
     us_per_iter = elapsed / iters * 1e6
     us_per_step = us_per_iter / args.steps
+    cpu_us_per_step = cpu / iters / args.steps * 1e6
 
     if args.json:
         print(json.dumps({"peer": "torch_rnn", "hidden": args.hidden,
                           "batch": args.batch,
                           "us_per_step": round(us_per_step, 3),
+                          "cpu_us_per_step": round(cpu_us_per_step, 3),
                           "cell": args.cell, "input": args.input,
                           "steps": args.steps, "iters": iters,
                           "seconds": round(elapsed, 3),
@@ -131,7 +135,8 @@ def main():
               f"B={args.batch} T={args.steps} threads={torch.get_num_threads()}")
         print(f"  {iters} iterations in {elapsed:.3f} s: "
               f"{us_per_iter / 1e3:.3f} ms/iteration, "
-              f"{us_per_step:.3f} us/step")
+              f"{us_per_step:.3f} us/step "
+              f"({cpu_us_per_step:.3f} us/step CPU time)")
         print(f"  torch {torch.__version__}, BLAS {blas_library()}")
     return 0
 
