@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -32,6 +33,43 @@ TEST(Learning, RtrlSolvesAddWithOnlineSgd) {
   EXPECT_NEAR(r.chance_loss, 0.6616, 1e-3);
   EXPECT_LT(r.eval_loss, 0.47);
 }
+
+// Every online approximation on the same benchmark. The bar is the first-lag level 0.52 (remembering x[t-5]
+// but not x[t-9]), except UORO, whose rank-one estimate is too noisy at this size: its documented figure
+// (docs/results/add.md) is about 0.60, so it must beat chance (0.662) by a clear margin.
+struct OnlineCase {
+  const char* algorithm;
+  std::map<std::string, std::string> options;
+  double lr;
+  double bar;
+};
+
+class OnlineLearning : public ::testing::TestWithParam<OnlineCase> {};
+
+TEST_P(OnlineLearning, LearnsAddWithinThirtyThousandSteps) {
+  const OnlineCase& k = GetParam();
+  TrainConfig c;
+  c.model = model("elman.dot");
+  c.task = "add";
+  c.task_options = {{"t1", "5"}, {"t2", "9"}};
+  c.algorithm = k.algorithm;
+  c.algorithm_options = k.options;
+  c.steps = 30000;
+  c.batch = 1;
+  c.optimizer = "sgd";
+  c.lr = k.lr;
+  c.eval_every = 30000;
+  const TrainResult r = train(c);
+  EXPECT_LT(r.eval_loss, k.bar) << k.algorithm;
+}
+
+INSTANTIATE_TEST_SUITE_P(Add, OnlineLearning,
+                         ::testing::Values(OnlineCase{"tbptt", {{"k1", "1"}, {"k2", "10"}}, 0.01, 0.52},
+                                           OnlineCase{"kf_rtrl", {}, 0.003, 0.52},
+                                           OnlineCase{"snap", {{"n", "1"}}, 0.003, 0.52},
+                                           OnlineCase{"rflo", {}, 0.003, 0.52},
+                                           OnlineCase{"uoro", {}, 0.0003, 0.635}),
+                         [](const auto& info) { return std::string(info.param.algorithm); });
 
 TEST(Learning, LstmWithBpttSolvesDelayedRecall) {
   TrainConfig c;
