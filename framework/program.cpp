@@ -192,6 +192,15 @@ int delayed_row(const Info& src, int delay) {
   return delay == 1 ? src.state_offset + src.shape.out_slot * src.shape.units : src.buffer_offsets[delay - 2];
 }
 
+// gw += dd src^T. At batch 1 this is a rank-one update; spelled as one, Eigen takes its outer-product path
+// instead of a depth-1 GEMM with packing (or, for a one-row weight such as a readout, coefficient-wise dot
+// products), which made the weight gradient the largest cost of a batch-1 step for small populations.
+template <class G, class D, class S>
+void add_outer(G& gw, const D& dd, const S& src) {
+  if (dd.cols() == 1) gw.noalias() += dd.col(0) * src.col(0).transpose();
+  else gw.noalias() += dd * src.transpose();
+}
+
 }  // namespace
 
 template <class T>
@@ -342,11 +351,11 @@ void Program<T>::vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<
       auto w = weight(e);
       if (e.delay == 0) {
         const int row = src.z_offset + src.shape.out_slot * m;
-        gw.noalias() += dde * f.z.middleRows(row, m).transpose();
+        add_outer(gw, dde, f.z.middleRows(row, m));
         if (src.role != Role::input) dz.middleRows(row, m).noalias() += w.transpose() * dde;
       } else {
         const int row = delayed_row(src, e.delay);
-        gw.noalias() += dde * s_prev.middleRows(row, m).transpose();
+        add_outer(gw, dde, s_prev.middleRows(row, m));
         ds_prev.middleRows(row, m).noalias() += w.transpose() * dde;
       }
     }
