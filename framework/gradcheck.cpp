@@ -10,6 +10,7 @@
 #include "framework/credit.h"
 #include "framework/error.h"
 #include "framework/program.h"
+#include "framework/trainer.h"
 
 namespace credo {
 
@@ -122,7 +123,8 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   ModelGraph graph = input_graph;
   for (auto& p : graph.populations) {
     auto it = p.attributes.find("loss");
-    if (it != p.attributes.end() && it->second == "auto") it->second = "softmax_xent";
+    // A softmax over one unit is constant (its gradient is zero): score single outputs with a sigmoid.
+    if (it != p.attributes.end() && it->second == "auto") it->second = p.size > 1 ? "softmax_xent" : "sigmoid_xent";
   }
   Program<double> prog(graph);
   std::mt19937_64 rng(o.seed);
@@ -218,26 +220,16 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
       fd(k) = (lp - lm) / (2 * h);
     }
     add_block_rows(rows, "bptt vs finite differences", prog, bptt, fd, o.tolerance);
+    // Agreement of two zero vectors proves nothing: the loss must depend on the parameters.
+    rows.push_back({"bptt gradient is nonzero", "all parameters", bptt.norm() > 0 ? 0.0 : 1.0, 0.5});
   }
   std::vector<std::string> algos = o.algorithms;
   if (algos.empty())
     for (const auto& [name, e] : AlgorithmRegistry::get().all())
       if (e.make.exact && name != "bptt") algos.push_back(name);
   for (const auto& spec : algos) {
-    // "name" or "name:k=v,k=v"
-    const auto colon = spec.find(':');
-    const std::string name = spec.substr(0, colon);
-    std::vector<std::string> kv;
-    if (colon != std::string::npos) {
-      std::string rest = spec.substr(colon + 1);
-      for (size_t a = 0; a <= rest.size();) {
-        size_t c = rest.find(',', a);
-        if (c == std::string::npos) c = rest.size();
-        if (c > a) kv.push_back(rest.substr(a, c - a));
-        a = c + 1;
-      }
-    }
-    const V g = algorithm_gradient(prog, name, parse_key_values(kv, "algorithm '" + name + "'"), q);
+    const auto [name, options] = parse_algorithm_spec(spec);
+    const V g = algorithm_gradient(prog, name, options, q);
     add_block_rows(rows, spec + " vs bptt", prog, g, bptt, o.exact_tolerance);
   }
   return rows;
