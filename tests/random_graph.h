@@ -21,8 +21,11 @@ inline std::string random_model_dot(std::uint64_t seed) {
     if (kind == "tanh_leaky") dot += fmt::format("  h{} [kind=tanh size={} alpha=0.6];\n", i, pick(1, 4));
     else dot += fmt::format("  h{} [kind={} size={}];\n", i, kind, pick(1, 4));
   }
-  for (int i = 0; i < n_out; ++i)
-    dot += fmt::format("  y{} [kind=output size={} loss={}];\n", i, pick(1, 3), losses[pick(0, 2)]);
+  for (int i = 0; i < n_out; ++i) {
+    const int loss = pick(0, 2);
+    // A softmax over one unit is constant, so softmax outputs get at least two.
+    dot += fmt::format("  y{} [kind=output size={} loss={}];\n", i, pick(loss == 1 ? 2 : 1, 3), losses[loss]);
+  }
   // Each input feeds the first hidden population; sometimes also a later one (a skip projection).
   for (int i = 0; i < n_in; ++i) {
     dot += fmt::format("  x{} -> h0;\n", i);
