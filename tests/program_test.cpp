@@ -136,3 +136,20 @@ TEST(Rtrl, OnlineSumEqualsBpttOverAnEpisode) {
 
 }  // namespace
 }  // namespace credo
+
+namespace credo {
+namespace {
+
+TEST(Replay, EqualsBpttAtEveryCheckpointInterval) {
+  for (const char* model : {"two_layer.dot", "lstm.dot"}) {
+    Fixture r = make_run(model, 12, 3, 5);
+    const Vec<double> bptt = gradient(r, "bptt", {});
+    for (const char* every : {"1", "3", "5", "12", "40"}) {
+      const Vec<double> g = gradient(r, "replay", {{"every", every}});
+      EXPECT_LE((g - bptt).norm() / bptt.norm(), 1e-12) << model << " every=" << every;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace credo
