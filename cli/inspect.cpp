@@ -1,6 +1,5 @@
 // credo check, credo graph and credo list: looking at models and at what is registered.
 #include <iostream>
-#include <map>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -115,12 +114,6 @@ int check_command(const Args& args) {
   for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
   const ModelGraph g = read_model(file);
   const auto rows = check_gradients(g, o);
-  // The worst error per check and subject.
-  std::map<std::pair<std::string, std::string>, CheckRow> worst;
-  for (const auto& r : rows) {
-    auto key = std::make_pair(r.check, r.what);
-    if (!worst.count(key) || worst[key].error < r.error) worst[key] = r;
-  }
   bool ok = true;
   fmt::print("gradient check of {} (double precision, {} steps, batch {}, seed {})\n", file, o.steps, o.batch,
              o.seed);

@@ -66,7 +66,7 @@ double parse_double(const std::string& v, const std::string& where, const std::s
 std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
+    if (c == '"') out += '\\';  // backslashes are left alone: "\n" is Graphviz's line break
     out += c;
   }
   return out + "\"";
@@ -254,7 +254,8 @@ std::string write_model(const ModelGraph& g) {
       os, dg,
       [&](std::ostream& out, Vertex v) {
         const auto& p = g.populations[v];
-        out << "[label=" << quote(fmt::format("{}\n{} {}", p.name, p.kind, p.size)) << ", kind=" << quote(p.kind)
+        // "\\n" is Graphviz's line break inside a label.
+        out << "[label=" << quote(fmt::format("{}\\n{} {}", p.name, p.kind, p.size)) << ", kind=" << quote(p.kind)
             << ", size=" << p.size;
         for (const auto& [k, val] : p.attributes) out << ", " << k << "=" << quote(val);
         out << "]";
@@ -266,7 +267,7 @@ std::string write_model(const ModelGraph& g) {
         out << "]";
       },
       [&](std::ostream& out) { out << "rankdir=LR;\n"; },
-      boost::make_transform_value_property_map([&](Vertex v) { return quote(g.populations[v].name); },
+      boost::make_transform_value_property_map([&](Vertex v) { return g.populations[v].name; },
                                                boost::get(boost::vertex_index, dg)));
   std::string text = os.str();
   // Name the graph after the model.

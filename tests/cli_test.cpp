@@ -196,6 +196,10 @@ TEST_F(Cli, GraphWritesDotThatReadsBack) {
   const Outcome again = run("graph " + out.string());
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_NE(again.output.find("parameters 3188"), std::string::npos) << again.output;
+  // Names, kinds, attributes and delays survive the round trip.
+  for (const char* s : {"model 'two_layer'", "  h1 ", "alpha=0.7", "h2 -> h1 [delay=2]", "forget_bias=1"})
+    EXPECT_NE(again.output.find(s), std::string::npos) << s << " in " << again.output;
+  EXPECT_EQ(again.output.find("\"h1\""), std::string::npos) << again.output;
 }
 
 TEST_F(Cli, CheckPassesOnAModelAndListsEveryAlgorithm) {
