@@ -153,3 +153,29 @@ TEST(Replay, EqualsBpttAtEveryCheckpointInterval) {
 
 }  // namespace
 }  // namespace credo
+
+namespace credo {
+namespace {
+
+TEST(Readout, EqualsTheExactGradientOnReadoutParametersAndZeroElsewhere) {
+  for (const char* model : {"two_layer.dot", "elman.dot"}) {
+    Fixture r = make_run(model, 9, 3, 2);
+    const Vec<double> exact = gradient(r, "rtrl", {});
+    const Vec<double> g = gradient(r, "readout", {});
+    double readout_norm = 0;
+    for (const auto& b : r.prog->param_blocks()) {
+      const bool out = r.prog->populations()[r.prog->graph().find(b.owner)].role == Role::output;
+      const auto gb = g.segment(b.offset, b.size), eb = exact.segment(b.offset, b.size);
+      if (out) {
+        EXPECT_LE((gb - eb).norm(), 1e-12 * (1 + eb.norm())) << model << " " << b.name;
+        readout_norm += gb.norm();
+      } else {
+        EXPECT_EQ(gb.norm(), 0.0) << model << " " << b.name;
+      }
+    }
+    EXPECT_GT(readout_norm, 0) << model;
+  }
+}
+
+}  // namespace
+}  // namespace credo
