@@ -31,7 +31,8 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
          prog.output_size(), c.task, task->input_size(), task->output_size());
   if (c.algorithms.empty()) fail("--algos is empty");
   if (c.steps < 1) fail("--steps is {}, must be >= 1", c.steps);
-  if (c.batch < 1) fail("--batch is {}, must be >= 1", c.batch);
+  if (c.batch < 1 || c.batch > 1'000'000) fail("--batch is {}, must be in [1, 1000000]", c.batch);
+  if (c.chunk < 1 || c.chunk > 1'000'000) fail("--chunk is {}, must be in [1, 1000000]", c.chunk);
   struct Follower {
     std::string label;
     std::unique_ptr<CreditAlgorithm<T>> algo;

@@ -40,15 +40,15 @@ const std::set<std::string>& drawing_attributes() {
   return names;
 }
 
-int parse_int(const std::string& v, const std::string& where, const std::string& attr, int min) {
+int parse_int(const std::string& v, const std::string& where, const std::string& attr, int min, int max) {
   try {
     size_t used = 0;
     long x = std::stol(v, &used);
     if (used != v.size()) throw std::invalid_argument(v);
-    if (x < min || x > 1'000'000'000) fail("{}: {} is {}, must be an integer >= {}", where, attr, v, min);
+    if (x < min || x > max) fail("{}: {} is {}, must be an integer in [{}, {}]", where, attr, v, min, max);
     return static_cast<int>(x);
   } catch (const std::logic_error&) {
-    fail("{}: {} is '{}', must be an integer >= {}", where, attr, v, min);
+    fail("{}: {} is '{}', must be an integer in [{}, {}]", where, attr, v, min, max);
   }
 }
 
@@ -122,7 +122,7 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
       auto it = values.find(v);
       if (it == values.end()) continue;
       if (attr == "kind") p.kind = it->second;
-      else if (attr == "size") p.size = parse_int(it->second, where, "size", 1);
+      else if (attr == "size") p.size = parse_int(it->second, where, "size", 1, 1'000'000);
       else if (!drawing_attributes().count(attr)) p.attributes[attr] = it->second;
     }
     if (p.kind.empty()) fail("{}: missing attribute 'kind'", where);
@@ -138,7 +138,7 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
     for (auto& [attr, values] : eattrs) {
       auto it = values.find(e);
       if (it == values.end()) continue;
-      if (attr == "delay") pr.delay = parse_int(it->second, where, "delay", 0);
+      if (attr == "delay") pr.delay = parse_int(it->second, where, "delay", 0, 100'000);
       else if (attr == "gain") pr.gain = parse_double(it->second, where, "gain");
       else if (attr == "init") {
         static const std::set<std::string> inits = {"normal", "orthogonal", "identity", "zero"};

@@ -121,9 +121,10 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   if (c.batch < 1 || c.batch > 1'000'000) fail("--batch is {}, must be in [1, 1000000]", c.batch);
   if (c.update != "auto" && c.update != "online" && c.update != "episode")
     fail("--update is '{}', must be auto, online or episode", c.update);
-  if (c.chunk < 1) fail("--chunk is {}, must be >= 1", c.chunk);
-  if (c.eval_batch < 1) fail("--eval-batch is {}, must be >= 1", c.eval_batch);
-  if (c.eval_steps < 1) fail("--eval-steps is {}, must be >= 1", c.eval_steps);
+  if (c.chunk < 1 || c.chunk > 1'000'000) fail("--chunk is {}, must be in [1, 1000000]", c.chunk);
+  if (c.eval_batch < 1 || c.eval_batch > 1'000'000) fail("--eval-batch is {}, must be in [1, 1000000]", c.eval_batch);
+  if (c.eval_steps < 1 || c.eval_steps > 100'000'000)
+    fail("--eval-steps is {}, must be in [1, 100000000]", c.eval_steps);
   if (!c.out.empty()) prepare_output_dir(c.out);
 
   const bool streaming = task->streaming();
