@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -73,6 +74,11 @@ bool parse(const Args& args, po::options_description& d, const char* usage) {
   return true;
 }
 
+// A child run that failed; its exit status becomes compare's.
+struct ChildFailed {
+  int status;
+};
+
 std::string label(const std::string& spec) {
   std::string s = spec;
   for (char& ch : s)
@@ -98,72 +104,151 @@ int train_command(const Args& args) {
   return 0;
 }
 
+namespace {
+
+// "0.001,0.01" -> numbers; an item that is not a number is an error naming the option.
+std::vector<double> number_list(const std::string& text, const char* option) {
+  std::vector<double> out;
+  size_t a = 0;
+  while (a <= text.size()) {
+    size_t c = text.find(',', a);
+    if (c == std::string::npos) c = text.size();
+    const std::string item = text.substr(a, c - a);
+    if (!item.empty()) {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(item, &used);
+      } catch (const std::logic_error&) {
+        used = 0;
+      }
+      if (used != item.size() || !std::isfinite(v)) fail("{}: '{}' is not a number", option, item);
+      out.push_back(v);
+    }
+    a = c + 1;
+  }
+  if (out.empty()) fail("{} is empty", option);
+  return out;
+}
+
+// One training run in its own process, so its peak memory is its own; its summary is read back.
+TrainResult train_in_child(const TrainConfig& c, const std::string& name) {
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid < 0) fail("cannot start a process for '{}'", name);
+  if (pid == 0) {
+    int status = 0;
+    try {
+      train(c);
+    } catch (const InputError& e) {
+      fmt::print(stderr, "credo compare: error: {}: {}\n", name, e.what());
+      status = 2;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "credo compare: internal error: {}: {}\n", name, e.what());
+      status = 1;
+    }
+    std::fflush(stderr);
+    ::_exit(status);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw ChildFailed{WIFEXITED(status) ? WEXITSTATUS(status) : 1};
+  std::ifstream in(c.out + "/summary.json");
+  const auto js = nlohmann::json::parse(in);
+  TrainResult r;
+  r.eval_loss = js.at("eval_loss");
+  r.chance_loss = js.at("chance_loss");
+  r.eval_accuracy = js.at("eval_accuracy").is_null() ? -1.0 : js.at("eval_accuracy").get<double>();
+  r.steps_per_second = js.at("steps_per_second");
+  r.peak_rss_mb = js.at("peak_rss_mb");
+  return r;
+}
+
+}  // namespace
+
 int compare_command(const Args& args) {
   Parsed p;
   auto d = training_options(p, true);
-  if (!parse(args, d, "usage: credo compare --model FILE.dot --task NAME --algos A,B,... [options]")) return 0;
+  std::string lrs_text, seeds_text;
+  d.add_options()("lrs", po::value(&lrs_text), "comma-separated learning rates to sweep (instead of --lr)")(
+      "seeds", po::value(&seeds_text), "comma-separated seeds to repeat each run with (instead of --seed)");
+  if (!parse(args, d, "usage: credo compare --model FILE.dot --task NAME --algos A,B,... [--lrs ..] [--seeds ..]"))
+    return 0;
   p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
   const auto specs = split_algorithm_list(p.algos);
-  // Check every algorithm name and option before training any.
+  // Check every algorithm name, option and list before training any.
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> parsed;
   for (const auto& s : specs) {
     parsed.push_back(parse_algorithm_spec(s));
     const auto& e = AlgorithmRegistry::get().find(parsed.back().first, "credit algorithm");
     Options(fmt::format("algorithm '{}'", parsed.back().first), e.options, parsed.back().second);
   }
-  prepare_output_dir(p.config.out);
-  struct Row {
-    std::string name;
-    TrainResult r;
-  };
-  std::vector<Row> rows;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    TrainConfig c = p.config;
-    c.algorithm = parsed[i].first;
-    c.algorithm_options = parsed[i].second;
-    c.out = p.config.out + "/" + label(specs[i]);
-    c.progress = true;
-    // Each run in its own process, so its peak memory is its own.
-    std::fflush(stdout);
-    const pid_t pid = ::fork();
-    if (pid < 0) fail("cannot start a process for '{}'", specs[i]);
-    if (pid == 0) {
-      int status = 0;
-      try {
-        train(c);
-      } catch (const InputError& e) {
-        fmt::print(stderr, "credo compare: error: {}: {}\n", specs[i], e.what());
-        status = 2;
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "credo compare: internal error: {}: {}\n", specs[i], e.what());
-        status = 1;
-      }
-      std::fflush(stderr);
-      ::_exit(status);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-    std::ifstream in(c.out + "/summary.json");
-    const auto js = nlohmann::json::parse(in);
-    TrainResult r;
-    r.eval_loss = js.at("eval_loss");
-    r.chance_loss = js.at("chance_loss");
-    r.eval_accuracy = js.at("eval_accuracy").is_null() ? -1.0 : js.at("eval_accuracy").get<double>();
-    r.steps_per_second = js.at("steps_per_second");
-    r.peak_rss_mb = js.at("peak_rss_mb");
-    rows.push_back({specs[i], r});
+  const std::vector<double> lrs = lrs_text.empty() ? std::vector<double>{p.config.lr} : number_list(lrs_text, "--lrs");
+  std::vector<std::uint64_t> seeds;
+  for (double v : seeds_text.empty() ? std::vector<double>{static_cast<double>(p.config.seed)}
+                                     : number_list(seeds_text, "--seeds")) {
+    if (v < 0 || v != std::floor(v) || v > 1e15) fail("--seeds: {} is not a non-negative integer", v);
+    seeds.push_back(static_cast<std::uint64_t>(v));
   }
-  const std::string task = p.config.task;
-  fmt::print("\n{} on {} ({} updates, batch {}, {} {}, seed {})\n", p.config.model, task, p.config.steps,
-             p.config.batch, p.config.optimizer, p.config.lr, p.config.seed);
-  fmt::print("{:<18} {:>10} {:>10} {:>9} {:>12} {:>9}\n", "algorithm", "eval loss", "chance", "accuracy",
-             "steps/s", "RSS MB");
-  for (const auto& row : rows)
-    fmt::print("{:<18} {:>10.4f} {:>10.4f} {:>9} {:>12.0f} {:>9.0f}\n", row.name, row.r.eval_loss,
-               row.r.chance_loss, row.r.eval_accuracy >= 0 ? fmt::format("{:.3f}", row.r.eval_accuracy) : "-",
-               row.r.steps_per_second, row.r.peak_rss_mb);
-  fmt::print("results: {}/<algorithm>/{{summary.json,metrics.csv,config.json}}\n", p.config.out);
+  const bool grid = lrs.size() > 1 || seeds.size() > 1;
+  prepare_output_dir(p.config.out);
+
+  struct Cell {
+    std::string name;
+    double lr;
+    std::vector<TrainResult> runs;
+  };
+  std::vector<Cell> cells;
+  std::string csv = "algorithm,lr,seed,eval_loss,chance_loss,eval_accuracy,steps_per_second,peak_rss_mb\n";
+  try {
+    for (size_t i = 0; i < specs.size(); ++i)
+      for (double lr : lrs) {
+        Cell cell{specs[i], lr, {}};
+        for (auto seed : seeds) {
+          TrainConfig c = p.config;
+          c.algorithm = parsed[i].first;
+          c.algorithm_options = parsed[i].second;
+          c.lr = lr;
+          c.seed = seed;
+          c.out = p.config.out + "/" + label(specs[i]) + (grid ? fmt::format("/lr{}_seed{}", lr, seed) : "");
+          c.progress = true;
+          const TrainResult r = train_in_child(c, specs[i]);
+          csv += fmt::format("{},{},{},{},{},{},{},{}\n", specs[i], lr, seed, r.eval_loss, r.chance_loss,
+                             r.eval_accuracy >= 0 ? fmt::format("{}", r.eval_accuracy) : "", r.steps_per_second,
+                             r.peak_rss_mb);
+          cell.runs.push_back(r);
+        }
+        cells.push_back(std::move(cell));
+      }
+  } catch (const ChildFailed& f) {
+    return f.status;
+  }
+  write_atomic(p.config.out + "/summary.csv", csv);
+
+  fmt::print("\n{} on {} ({} updates, batch {}, {}, {} seed{})\n", p.config.model, p.config.task, p.config.steps,
+             p.config.batch, p.config.optimizer, seeds.size(), seeds.size() > 1 ? "s" : "");
+  fmt::print("{:<22} {:>8} {:>18} {:>8} {:>9} {:>12} {:>8}\n", "algorithm", "lr", "eval loss", "chance",
+             "accuracy", "steps/s", "RSS MB");
+  for (const auto& cell : cells) {
+    double mean = 0, sq = 0, acc = 0, sps = 0, rss = 0;
+    for (const auto& r : cell.runs) {
+      mean += r.eval_loss;
+      acc += r.eval_accuracy;
+      sps += r.steps_per_second;
+      rss = std::max(rss, r.peak_rss_mb);
+    }
+    const double n = static_cast<double>(cell.runs.size());
+    mean /= n;
+    for (const auto& r : cell.runs) sq += (r.eval_loss - mean) * (r.eval_loss - mean);
+    const std::string loss = cell.runs.size() > 1 ? fmt::format("{:.4f} ± {:.4f}", mean, std::sqrt(sq / (n - 1)))
+                                                   : fmt::format("{:.4f}", mean);
+    const double a = acc / n;
+    fmt::print("{:<22} {:>8.3g} {:>18} {:>8.4f} {:>9} {:>12.0f} {:>8.0f}\n", cell.name, cell.lr, loss,
+               cell.runs[0].chance_loss, cell.runs[0].eval_accuracy >= 0 ? fmt::format("{:.3f}", a) : "-", sps / n,
+               rss);
+  }
+  fmt::print("results: {}/summary.csv and {}/<algorithm>/{}{{summary.json,metrics.csv,config.json}}\n",
+             p.config.out, p.config.out, grid ? "lr<lr>_seed<seed>/" : "");
   return 0;
 }
 

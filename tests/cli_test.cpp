@@ -77,6 +77,25 @@ TEST_F(Cli, TrainsAndWritesEveryResultFile) {
   EXPECT_EQ(o.output.find('\r'), std::string::npos);
 }
 
+TEST_F(Cli, CompareSweepsAlgorithmsRatesAndSeeds) {
+  const auto out = dir_ / "cmp";
+  const Outcome o = run("compare --model " + model("m.dot", good) +
+                        " --task delayed_recall --algos bptt,tbptt:k1=2:k2=4 --lrs 0.01,0.003 --seeds 1,2 --steps 2 "
+                        "--batch 4 --eval-batch 8 --out " + out.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  std::ifstream in(out / "summary.csv");
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 2 * 2 * 2);
+  EXPECT_TRUE(fs::exists(out / "tbptt_k1-2_k2-4" / "lr0.003_seed2" / "summary.json"));
+  EXPECT_NE(o.output.find(" ± "), std::string::npos) << o.output;
+  // A bad list entry is refused before anything runs.
+  const Outcome bad = run("compare --model " + model("m.dot", good) +
+                          " --task delayed_recall --algos bptt,nosuch --steps 2 --out " + (dir_ / "cmp2").string());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_FALSE(fs::exists(dir_ / "cmp2" / "bptt"));
+}
+
 TEST_F(Cli, MalformedDot) { expect_rejected(train(model("bad.dot", "digraph m { x [kind=input size=6; }")), "bad.dot"); }
 
 TEST_F(Cli, MissingModelFile) { expect_rejected(train((dir_ / "nope.dot").string()), "nope.dot"); }
