@@ -213,7 +213,8 @@ int compare_command(const Args& args) {
           c.out = p.config.out + "/" + label(specs[i]) + (grid ? fmt::format("/lr{}_seed{}", lr, seed) : "");
           c.progress = true;
           const TrainResult r = train_in_child(c, specs[i]);
-          csv += fmt::format("{},{},{},{},{},{},{},{}\n", specs[i], lr, seed, r.eval_loss, r.chance_loss,
+          // The algorithm spec may hold commas (tbptt:k1=1,k2=10): quote it.
+          csv += fmt::format("\"{}\",{},{},{},{},{},{},{}\n", specs[i], lr, seed, r.eval_loss, r.chance_loss,
                              r.eval_accuracy >= 0 ? fmt::format("{}", r.eval_accuracy) : "", r.steps_per_second,
                              r.peak_rss_mb);
           cell.runs.push_back(r);
