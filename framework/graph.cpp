@@ -1,6 +1,7 @@
 #include "framework/graph.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -70,6 +71,93 @@ std::string quote(const std::string& s) {
     out += c;
   }
   return out + "\"";
+}
+
+// Node ids in the order the file first mentions them. Boost's reader creates vertices in sorted-name order,
+// but inputs and outputs take the task's vectors in file order, so the order has to come from the text.
+std::vector<std::string> mention_order(const std::string& text) {
+  std::vector<std::string> order;
+  std::set<std::string> seen;
+  size_t i = 0;
+  const size_t n = text.size();
+  int brackets = 0;
+  bool skip_next_id = false;   // the graph's own name, or a value after '='
+  std::string pending;         // an id that may turn out to be an attribute name (id = value)
+  bool have_pending = false;
+  auto flush = [&] {
+    if (have_pending && !seen.count(pending)) seen.insert(pending), order.push_back(pending);
+    have_pending = false;
+  };
+  auto is_id_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || (c & 0x80) || c == '-';
+  };
+  while (i < n) {
+    const char c = text[i];
+    if (std::isspace(static_cast<unsigned char>(c))) { ++i; continue; }
+    if (c == '/' && i + 1 < n && text[i + 1] == '/') { while (i < n && text[i] != '\n') ++i; continue; }
+    if (c == '#' && (i == 0 || text[i - 1] == '\n')) { while (i < n && text[i] != '\n') ++i; continue; }
+    if (c == '/' && i + 1 < n && text[i + 1] == '*') {
+      const size_t end = text.find("*/", i + 2);
+      i = end == std::string::npos ? n : end + 2;
+      continue;
+    }
+    std::string token;
+    bool quoted = false;
+    if (c == '"') {
+      quoted = true;
+      ++i;
+      while (i < n && text[i] != '"') {
+        if (text[i] == '\\' && i + 1 < n && text[i + 1] == '"') ++i;
+        token += text[i++];
+      }
+      ++i;
+    } else if (c == '<') {  // an HTML string: never a node id here
+      int depth = 0;
+      do {
+        if (text[i] == '<') ++depth;
+        if (text[i] == '>') --depth;
+        ++i;
+      } while (i < n && depth > 0);
+      flush();
+      continue;
+    } else if (c == '-' && i + 1 < n && (text[i + 1] == '>' || text[i + 1] == '-')) {
+      i += 2;
+      flush();
+      continue;
+    } else if (is_id_char(c)) {
+      while (i < n && is_id_char(text[i]) && !(text[i] == '-' && i + 1 < n && (text[i + 1] == '>' || text[i + 1] == '-')))
+        token += text[i++];
+    } else {
+      ++i;
+      if (c == '[') ++brackets, flush();
+      else if (c == ']') --brackets;
+      else if (brackets > 0) continue;                                 // attribute lists hold no node ids
+      else if (c == '=') have_pending = false, skip_next_id = true;  // `id = value` at statement level
+      else if (c == ':') skip_next_id = true, flush();                // a port
+      else flush();
+      continue;
+    }
+    if (brackets > 0) continue;
+    if (skip_next_id) { skip_next_id = false; continue; }
+    if (!quoted) {
+      std::string lower;
+      for (char ch : token) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (lower == "strict" || lower == "node" || lower == "edge") { flush(); continue; }
+      if (lower == "graph" || lower == "digraph" || lower == "subgraph") {
+        flush();
+        // The name that may follow is the graph's, not a node's.
+        size_t j = i;
+        while (j < n && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+        if (j < n && text[j] != '{' && text[j] != '[') skip_next_id = true;
+        continue;
+      }
+    }
+    flush();
+    pending = token;
+    have_pending = true;
+  }
+  flush();
+  return order;
 }
 
 }  // namespace
@@ -150,6 +238,21 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
     }
     g.projections.push_back(pr);
   }
+  // Put the populations in the order the file mentions them.
+  const auto order = mention_order(text);
+  auto rank = [&](const std::string& name) {
+    auto it = std::find(order.begin(), order.end(), name);
+    return it == order.end() ? order.size() : static_cast<size_t>(it - order.begin());
+  };
+  std::vector<int> perm(g.populations.size());
+  for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
+  std::stable_sort(perm.begin(), perm.end(),
+                   [&](int a, int b) { return rank(g.populations[a].name) < rank(g.populations[b].name); });
+  std::vector<int> where(perm.size());
+  std::vector<PopulationSpec> sorted;
+  for (size_t k = 0; k < perm.size(); ++k) where[perm[k]] = static_cast<int>(k), sorted.push_back(g.populations[perm[k]]);
+  g.populations = std::move(sorted);
+  for (auto& e : g.projections) e.source = where[e.source], e.target = where[e.target];
   check_model(g);
   return g;
 }
@@ -262,7 +365,8 @@ std::string write_model(const ModelGraph& g) {
       },
       [&](std::ostream& out, Edge e) {
         const auto* s = spec_of[e];
-        out << "[delay=" << s->delay << ", init=" << quote(s->init) << ", gain=" << s->gain;
+        // gain in full precision, so a saved model reproduces the run.
+        out << "[delay=" << s->delay << ", init=" << quote(s->init) << ", gain=" << quote(fmt::format("{}", s->gain));
         if (s->delay > 0) out << ", style=dashed, label=" << quote(fmt::format("d={}", s->delay));
         out << "]";
       },
