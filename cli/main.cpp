@@ -62,8 +62,14 @@ int main(int argc, char** argv) {
   } catch (const boost::program_options::error& e) {
     fmt::print(stderr, "credo {}: error: {} (see credo {} --help)\n", name, e.what(), name);
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr,
+               "credo {}: error: out of memory: the model, batch, sequence or algorithm option asks for more memory "
+               "than this machine has (RTRL keeps N x P numbers per sequence); nothing was written\n",
+               name);
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "credo {}: internal error: {}\n", name, e.what());
-    return 1;
+    return 3;
   }
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <fstream>
 
 #include <filesystem>
@@ -95,6 +96,7 @@ int train_command(const Args& args) {
   p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
   p.config.algorithm_options = parse_key_values(p.algo_opts, "--algo-opt");
   p.config.progress = true;
+  if (p.config.out.empty()) fail("--out is empty: give a folder for the results");
   const TrainResult r = train(p.config);
   fmt::print("{} on {} with {}: eval loss {:.4f} (chance {:.4f}){}, {:.0f} steps/s, peak RSS {:.0f} MB\n",
              p.config.model, p.config.task, p.config.algorithm, r.eval_loss, r.chance_loss,
@@ -143,9 +145,12 @@ TrainResult train_in_child(const TrainConfig& c, const std::string& name) {
     } catch (const InputError& e) {
       fmt::print(stderr, "credo compare: error: {}: {}\n", name, e.what());
       status = 2;
+    } catch (const std::bad_alloc&) {
+      fmt::print(stderr, "credo compare: error: {}: out of memory; nothing was written for this run\n", name);
+      status = 2;
     } catch (const std::exception& e) {
       fmt::print(stderr, "credo compare: internal error: {}: {}\n", name, e.what());
-      status = 1;
+      status = 3;
     }
     std::fflush(stderr);
     ::_exit(status);
@@ -155,12 +160,18 @@ TrainResult train_in_child(const TrainConfig& c, const std::string& name) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw ChildFailed{WIFEXITED(status) ? WEXITSTATUS(status) : 1};
   std::ifstream in(c.out + "/summary.json");
   const auto js = nlohmann::json::parse(in);
+  // A diverged run has a NaN loss, which JSON writes as null.
+  auto number = [&](const char* key, double if_null) {
+    const auto& v = js.at(key);
+    return v.is_number() ? v.get<double>() : if_null;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   TrainResult r;
-  r.eval_loss = js.at("eval_loss");
-  r.chance_loss = js.at("chance_loss");
-  r.eval_accuracy = js.at("eval_accuracy").is_null() ? -1.0 : js.at("eval_accuracy").get<double>();
-  r.steps_per_second = js.at("steps_per_second");
-  r.peak_rss_mb = js.at("peak_rss_mb");
+  r.eval_loss = number("eval_loss", nan);
+  r.chance_loss = number("chance_loss", nan);
+  r.eval_accuracy = number("eval_accuracy", -1.0);
+  r.steps_per_second = number("steps_per_second", nan);
+  r.peak_rss_mb = number("peak_rss_mb", nan);
   return r;
 }
 
@@ -191,6 +202,15 @@ int compare_command(const Args& args) {
     seeds.push_back(static_cast<std::uint64_t>(v));
   }
   const bool grid = lrs.size() > 1 || seeds.size() > 1;
+  // The model, task and every algorithm (including whether it supports the model's kinds) are checked here,
+  // before the first run, so a mistake in the last algorithm does not come after the others have trained.
+  for (size_t i = 0; i < specs.size(); ++i) {
+    TrainConfig c = p.config;
+    c.algorithm = parsed[i].first;
+    c.algorithm_options = parsed[i].second;
+    c.dry_run = true;
+    train(c);
+  }
   prepare_output_dir(p.config.out);
 
   struct Cell {

@@ -66,7 +66,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
       const double cosine = static_cast<double>(f.grad.dot(f.ref)) / (gn * rn);
       f.cosines.push_back(cosine);
       f.ratios.push_back(gn / rn);
-      csv += fmt::format("{},{},{:.6g},{:.6g}\n", step, f.label, cosine, gn / rn);
+      csv += fmt::format("{},\"{}\",{:.6g},{:.6g}\n", step, f.label, cosine, gn / rn);  // labels hold commas
     }
     f.grad.setZero();
     f.ref.setZero();

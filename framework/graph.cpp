@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -258,6 +259,9 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
 }
 
 ModelGraph read_model(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    fail("{}: not a file (give a DOT model file)", path);
   std::ifstream in(path);
   if (!in) fail("{}: cannot open the model file", path);
   std::stringstream ss;

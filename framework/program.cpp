@@ -25,6 +25,20 @@ struct Program<T>::Workspace {
   std::vector<std::vector<Mat<T>>> gdrive;  // per p, per q: q's drive tangents, blocks*n x R_p
 };
 
+namespace {
+
+// Sizes are ints throughout (Eigen's indices are wider, but a model beyond 2^31 rows or parameters would not
+// fit in memory anyway): grow a counter, or fail naming what overflowed.
+void grow(int& counter, long long add, const std::string& source, const std::string& what) {
+  const long long next = static_cast<long long>(counter) + add;
+  if (add < 0 || next > 2'000'000'000LL)
+    fail("{}: {} makes the model too large (over 2e9 {}); use smaller populations", source, what,
+         what.find("state") != std::string::npos ? "state rows" : "parameters or rows");
+  counter = static_cast<int>(next);
+}
+
+}  // namespace
+
 template <class T>
 Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_unique<Workspace>()) {
   const int np = static_cast<int>(graph_.populations.size());
@@ -51,21 +65,24 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
   for (int i = 0; i < np; ++i) {
     auto& info = pops_info_[i];
     const int n = info.shape.units;
+    const std::string pop = fmt::format("node '{}'", info.name);
     info.z_offset = z_rows_;
-    z_rows_ += info.shape.slots * n;
+    grow(z_rows_, static_cast<long long>(info.shape.slots) * n, graph_.source, pop);
     info.jac_offset = jac_rows_;
-    jac_rows_ += info.shape.jac_rows();
+    grow(jac_rows_, static_cast<long long>(info.shape.dz_ddrive.size() + info.shape.dz_dzprev.size()) * n,
+         graph_.source, pop);
     if (info.role == Role::input) info.io_offset = input_size_, input_size_ += n;
     if (info.role == Role::output) info.io_offset = output_size_, output_size_ += n;
     if (info.shape.memory || max_delay[i] >= 1) {
       info.state_offset = state_size_;
-      state_size_ += info.shape.slots * n;
+      grow(state_size_, static_cast<long long>(info.shape.slots) * n, graph_.source, pop + "'s state");
     }
   }
   for (int i = 0; i < np; ++i)
     for (int k = 1; k < max_delay[i]; ++k) {
       pops_info_[i].buffer_offsets.push_back(state_size_);
-      state_size_ += pops_info_[i].shape.units;
+      grow(state_size_, pops_info_[i].shape.units, graph_.source,
+           fmt::format("the delay line of node '{}' (state)", pops_info_[i].name));
     }
   // Parameters: each population's biases, then each projection's weights.
   int offset = 0;
@@ -77,7 +94,7 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     for (int g = 0; g < info.shape.blocks; ++g) {
       if (g < static_cast<int>(info.shape.bias_init.size()) && !std::isnan(info.shape.bias_init[g])) {
         info.bias_offsets[g] = offset;
-        offset += n;
+        grow(offset, n, graph_.source, fmt::format("the biases of node '{}'", info.name));
       }
     }
     const int first = info.bias_offsets.empty() ? -1 : *std::max_element(info.bias_offsets.begin(), info.bias_offsets.end());
@@ -102,7 +119,8 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     e.cols = pops_info_[spec.source].shape.units;
     e.drive_row = e.first_block * dst.shape.units;
     e.weight_offset = offset;
-    offset += e.rows * e.cols;
+    grow(offset, static_cast<long long>(e.rows) * e.cols, graph_.source,
+         fmt::format("projection '{}'", graph_.edge_name(spec)));
     pops_info_[spec.target].projections_in.push_back(static_cast<int>(k));
     blocks_.push_back({fmt::format("W[{}]", graph_.edge_name(spec)), dst.name, e.weight_offset, e.rows * e.cols,
                        e.rows, e.cols, false});

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
@@ -49,6 +50,9 @@ struct Evaluation {
   double accuracy = -1;
 };
 
+// Held-out streams of a streaming task: a fixed number, so the evaluation does not depend on --batch.
+constexpr int kEvalStreams = 8;
+
 template <class T>
 class Evaluator {
  public:
@@ -68,7 +72,7 @@ class Evaluator {
       // The same held-out stream every time; the first steps are unscored while the state fills.
       auto task = make_task(config_.task, config_.task_options, config_.seed ^ 0x9e3779b97f4a7c15ULL);
       warmup = 100;
-      ep = task->sample(std::min(config_.batch, 8), warmup + config_.eval_steps);
+      ep = task->sample(kEvalStreams, warmup + config_.eval_steps);
     }
     const Episode& e = streaming_ ? ep : episode_;
     const int B = e.batch;
@@ -99,6 +103,16 @@ class Evaluator {
   Episode episode_;
 };
 
+// An algorithm with a random draw of its own (UORO's signs, RFLO's feedback) follows --seed unless its
+// `seed` option is given, so repeating a run with other seeds repeats it with other draws.
+std::map<std::string, std::string> algorithm_options(const TrainConfig& c) {
+  auto opts = c.algorithm_options;
+  const auto& spec = AlgorithmRegistry::get().find(c.algorithm, "credit algorithm").options;
+  const bool has_seed = std::any_of(spec.begin(), spec.end(), [](const OptionSpec& o) { return o.name == "seed"; });
+  if (has_seed && !opts.count("seed")) opts["seed"] = std::to_string(c.seed);
+  return opts;
+}
+
 std::string csv_number(double v) { return std::isnan(v) ? "" : fmt::format("{:.6g}", v); }
 
 template <class T>
@@ -113,11 +127,12 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   if (prog.output_size() != task->output_size())
     fail("{}: the output populations hold {} units in all, but task '{}' has {} outputs", c.model,
          prog.output_size(), c.task, task->output_size());
-  auto algo = make_algorithm<T>(c.algorithm, c.algorithm_options, prog);
+  auto algo = make_algorithm<T>(c.algorithm, algorithm_options(c), prog);
   OptimizerConfig oc;
   oc.name = c.optimizer, oc.lr = c.lr, oc.clip = c.clip;
   Optimizer<T> opt(oc, prog.param_count());
   if (c.steps < 1) fail("--steps is {}, must be >= 1", c.steps);
+  if (c.eval_every < 0) fail("--eval-every is {}, must be >= 0 (0: steps / 20)", c.eval_every);
   if (c.batch < 1 || c.batch > 1'000'000) fail("--batch is {}, must be in [1, 1000000]", c.batch);
   if (c.update != "auto" && c.update != "online" && c.update != "episode")
     fail("--update is '{}', must be auto, online or episode", c.update);
@@ -125,7 +140,20 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   if (c.eval_batch < 1 || c.eval_batch > 1'000'000) fail("--eval-batch is {}, must be in [1, 1000000]", c.eval_batch);
   if (c.eval_steps < 1 || c.eval_steps > 100'000'000)
     fail("--eval-steps is {}, must be in [1, 100000000]", c.eval_steps);
+  if (c.dry_run) return {};
   if (!c.out.empty()) prepare_output_dir(c.out);
+  // A run that fails part-way (out of memory, say) takes back the files it wrote: no half a result.
+  struct Cleanup {
+    std::vector<std::string> paths;
+    bool done = false;
+    ~Cleanup() {
+      if (!done)
+        for (const auto& p : paths) std::remove(p.c_str());
+    }
+  } cleanup;
+  if (!c.out.empty())
+    for (const char* f : {"/metrics.csv", "/config.json", "/model.dot", "/summary.json"})
+      cleanup.paths.push_back(c.out + f);
 
   const bool streaming = task->streaming();
   const bool online = c.update == "online" || (c.update == "auto" && streaming);
@@ -243,7 +271,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
         {"algorithm", c.algorithm},
         {"algorithm_options",
          Options("algorithm", AlgorithmRegistry::get().find(c.algorithm, "credit algorithm").options,
-                 c.algorithm_options)
+                 algorithm_options(c))
              .values()},
         {"steps", c.steps},
         {"batch", c.batch},
@@ -262,6 +290,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
     write_atomic(c.out + "/model.dot", write_model(graph));
     write_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
   }
+  cleanup.done = true;
   return r;
 }
 

@@ -26,9 +26,10 @@ struct TrainConfig {
   std::string precision = "float";  // float | double
   long eval_every = 0;        // updates between evaluations; 0: steps / 20
   int eval_batch = 256;       // held-out sequences (episodic tasks)
-  int eval_steps = 2000;      // held-out stream length (streaming tasks), after a warm-up
+  int eval_steps = 2000;      // held-out stream length (8 streams, streaming tasks), after a warm-up
   int chunk = 100;            // steps per sample of a streaming task (BPTT's window there)
   bool progress = false;      // a progress line on stderr
+  bool dry_run = false;       // check everything, train nothing, write nothing
 };
 
 struct TrainResult {
