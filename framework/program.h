@@ -131,6 +131,11 @@ class Program {
   // Where a projection reads its source: rows of Frame::z (delay 0: the source's output now) or of s_{t-1}
   // (delay d >= 1: the output d steps back).
   int source_row(const ProjInfo& e) const;
+  // What projection e carries at this step, all batch columns: its source's output now (delay 0, from the
+  // frame) or d steps back (from s_{t-1}).
+  typename Mat<T>::ConstRowsBlockXpr presynaptic(const ProjInfo& e, const Frame<T>& f, const Mat<T>& s_prev) const {
+    return e.delay == 0 ? f.z.middleRows(source_row(e), e.cols) : s_prev.middleRows(source_row(e), e.cols);
+  }
   MatMap<T> weight(const ProjInfo& e) { return MatMap<T>(theta_.data() + e.weight_offset, e.rows, e.cols); }
   Eigen::Map<const Mat<T>> weight(const ProjInfo& e) const {
     return Eigen::Map<const Mat<T>>(theta_.data() + e.weight_offset, e.rows, e.cols);

@@ -111,8 +111,7 @@ class KfRtrl final : public CreditAlgorithm<T> {
         const auto& e = projs[f.proj];
         const auto ja = jx_.middleCols(f.col, e.rows);
         const auto d = g_[e.target].middleCols(e.drive_row, e.rows);
-        const int row = prog.source_row(e);
-        const auto a = e.delay == 0 ? this->frame_.z.col(b).segment(row, e.cols) : this->s_.col(b).segment(row, e.cols);
+        const auto a = prog.presynaptic(e, this->frame_, this->s_).col(b);
         auto u = u_[b].segment(f.ucol, e.cols);
         const T rho0 = std::sqrt((ja.norm() + eps) / (u.norm() + eps));
         const T rho1 = std::sqrt((d.norm() + eps) / (a.norm() + eps));

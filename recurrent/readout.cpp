@@ -40,10 +40,8 @@ class ReadoutOnly final : public CreditAlgorithm<T> {
         if (info.bias_offsets[g] >= 0) grad.segment(info.bias_offsets[g], n) += dd.middleRows(g * n, n).rowwise().sum();
       for (int pi : info.projections_in) {
         const auto& e = prog.projections()[pi];
-        const int m = prog.populations()[e.source].shape.units;
         MatMap<T> gw(grad.data() + e.weight_offset, e.rows, e.cols);
-        const auto& src = e.delay == 0 ? f.z : this->s_;
-        gw.noalias() += dd.middleRows(e.drive_row, e.rows) * src.middleRows(prog.source_row(e), m).transpose();
+        gw.noalias() += dd.middleRows(e.drive_row, e.rows) * prog.presynaptic(e, f, this->s_).transpose();
       }
     }
     this->s_ = this->frame_.s;

@@ -93,10 +93,8 @@ class Rflo final : public CreditAlgorithm<T> {
       if (info.bias_offsets[0] >= 0) grad.segment(info.bias_offsets[0], n) += err.rowwise().sum();
       for (int j : info.projections_in) {
         const auto& e = projs[j];
-        const int row = prog.source_row(e);
         MatMap<T> gw(grad.data() + e.weight_offset, e.rows, e.cols);
-        if (e.delay == 0) gw.noalias() += err * f.z.middleRows(row, e.cols).transpose();
-        else gw.noalias() += err * s_prev.middleRows(row, e.cols).transpose();
+        gw.noalias() += err * prog.presynaptic(e, f, s_prev).transpose();
       }
     }
 
@@ -127,8 +125,7 @@ class Rflo final : public CreditAlgorithm<T> {
         }
         for (int j : info.projections_in) {
           const auto& proj = projs[j];
-          const int row = prog.source_row(proj);
-          const auto pre = proj.delay == 0 ? f.z.col(b).segment(row, proj.cols) : s_prev.col(b).segment(row, proj.cols);
+          const auto pre = prog.presynaptic(proj, f, s_prev).col(b);
           MatMap<T> e(trace_.col(b).data() + proj.weight_offset, n, proj.cols);
           if (leaky) e.array().colwise() *= leak.array();
           else e.setZero();

@@ -176,8 +176,7 @@ class Snap final : public CreditAlgorithm<T> {
 
   // Pre-synaptic vector of projection e for column b: the source's output now (delay 0) or d steps back.
   auto pre(const typename Program<T>::ProjInfo& e, int b) const {
-    const int row = this->prog_.source_row(e);
-    return e.delay == 0 ? this->frame_.z.col(b).segment(row, e.cols) : this->s_.col(b).segment(row, e.cols);
+    return this->prog_.presynaptic(e, this->frame_, this->s_).col(b);
   }
 
   // grad += (∂L_t/∂s_{t-1}) Γ_{t-1}: each kept entry pairs with the cotangent of its own unit's slot.
