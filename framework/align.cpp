@@ -100,8 +100,8 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
         drive_grad.setZero();
       }
     }
-    for (auto& f : followers)
-      if (f.algo->end_chunk(!streaming, f.grad)) record(f, t_global);
+    for (auto& f : followers)  // labelled with the chunk's last step, like the per-step rows
+      if (f.algo->end_chunk(!streaming, f.grad)) record(f, t_global - 1);
     if (driver->end_chunk(!streaming, drive_grad)) {
       opt.apply(prog.params(), drive_grad);
       drive_grad.setZero();
