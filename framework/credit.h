@@ -36,11 +36,8 @@ class CreditAlgorithm {
     return false;
   }
 
-  // Summed masked loss of the last step (before the 1/B scale), and its frame (outputs, for accuracy).
+  // Summed masked loss of the last step (before the 1/B scale).
   double last_loss() const { return last_loss_; }
-  const Frame<T>& last_frame() const { return *last_; }
-  const Mat<T>& state() const { return s_; }
-  Program<T>& program() { return prog_; }
 
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.
@@ -52,7 +49,6 @@ class CreditAlgorithm {
   Program<T>& prog_;
   Mat<T> s_;    // s_{t-1} before step(), s_t after
   Frame<T> frame_;
-  const Frame<T>* last_ = &frame_;  // where the last step's frame lives (an algorithm may keep it elsewhere)
   Mat<T> dy_;
   double last_loss_ = 0;
 };

@@ -45,6 +45,7 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
   const auto& registry = PopulationRegistry::get();
   pops_info_.resize(np);
   impl_.resize(np);
+  loss_kind_.resize(np);
   for (int i = 0; i < np; ++i) {
     const auto& spec = graph_.populations[i];
     const std::string where = fmt::format("{}: node '{}'", graph_.source, spec.name);
@@ -57,7 +58,7 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     info.kind = spec.kind;
     info.role = entry.make.role;
     info.shape = impl_[i]->shape();
-    if (info.role == Role::output) parse_loss(impl_[i]->loss(), where);
+    if (info.role == Role::output) loss_kind_[i] = parse_loss(impl_[i]->loss(), where);
   }
   // Which populations are carried in s, and how long their delay lines are.
   std::vector<int> max_delay(np, 0);
@@ -151,7 +152,7 @@ template <class T>
 std::vector<LossKind> Program<T>::output_losses() const {
   std::vector<LossKind> out;
   for (size_t i = 0; i < pops_info_.size(); ++i)
-    if (pops_info_[i].role == Role::output) out.push_back(parse_loss(impl_[i]->loss(), pops_info_[i].name));
+    if (pops_info_[i].role == Role::output) out.push_back(loss_kind_[i]);
   return out;
 }
 
@@ -288,7 +289,7 @@ T Program<T>::loss(const Frame<T>& f, const ConstMatRef<T>& target, const ConstM
     const auto& info = pops_info_[i];
     if (info.role != Role::output) continue;
     const int n = info.shape.units;
-    const LossKind kind = parse_loss(impl_[i]->loss(), info.name);
+    const LossKind kind = loss_kind_[i];
     auto y = f.z.middleRows(info.z_offset + info.shape.out_slot * n, n);
     if (dy) {
       MatRef<T> d = dy->middleRows(info.io_offset, n);
@@ -308,7 +309,7 @@ double Program<T>::correct(const Frame<T>& f, const ConstMatRef<T>& target, cons
     const auto& info = pops_info_[i];
     if (info.role != Role::output) continue;
     const int n = info.shape.units;
-    const LossKind kind = parse_loss(impl_[i]->loss(), info.name);
+    const LossKind kind = loss_kind_[i];
     auto y = f.z.middleRows(info.z_offset + info.shape.out_slot * n, n);
     for (Eigen::Index b = 0; b < y.cols(); ++b) {
       if (ok(0, b) == T(0)) continue;

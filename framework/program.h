@@ -150,6 +150,7 @@ class Program {
   std::vector<PopInfo> pops_info_;
   std::vector<ProjInfo> projs_;
   std::vector<ParamBlock> blocks_;
+  std::vector<LossKind> loss_kind_;  // per population; meaningful for outputs
   Vec<T> theta_;
   int state_size_ = 0, input_size_ = 0, output_size_ = 0, z_rows_ = 0, jac_rows_ = 0;
   std::unique_ptr<Workspace> ws_;

@@ -12,19 +12,15 @@ namespace credo {
 template <class T>
 class Truncated : public CreditAlgorithm<T> {
  public:
-  Truncated(Program<T>& p, const Options& o)
-      : CreditAlgorithm<T>(p),
-        k1_(o.values().count("k1") ? o.integer("k1") : 0),
-        k2_(o.values().count("k2") ? o.integer("k2") : 0),
-        flush_at_chunk_(!o.values().count("k1")) {}
+  Truncated(Program<T>& p, const Options& o) : Truncated(p, o.integer("k1"), o.integer("k2"), false) {}
 
   void reset(int batch) override {
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     start_ = this->s_;
     t_ = 0;
     first_ = 0;
     pending_from_ = 0;
-    zero_dy_ = Mat<T>::Zero(this->prog_.output_size(), batch);
+    zero_dy_.setZero(this->prog_.output_size(), batch);
   }
 
   bool step(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask,
@@ -41,7 +37,6 @@ class Truncated : public CreditAlgorithm<T> {
     std::swap(st.frame, this->frame_);
     std::swap(st.dy, this->dy_);
     this->s_ = st.frame.s;
-    this->last_ = &st.frame;
     ++t_;
     if (k1_ > 0 && t_ - pending_from_ >= k1_) return backward(grad);
     return false;
@@ -58,6 +53,10 @@ class Truncated : public CreditAlgorithm<T> {
     return added;
   }
 
+ protected:
+  // whole: flush at every chunk end (bptt, whose window is the episode or stream chunk).
+  Truncated(Program<T>& p, int k1, int k2, bool whole) : CreditAlgorithm<T>(p), k1_(k1), k2_(k2), flush_at_chunk_(whole) {}
+
  private:
   struct Stored {
     Frame<T> frame;
@@ -67,11 +66,11 @@ class Truncated : public CreditAlgorithm<T> {
   Stored& slot(long t) {
     const long cap = k2_ > 0 ? k2_ + 1 : static_cast<long>(window_.size());
     if (k2_ > 0) {
-      if (static_cast<long>(window_.size()) < cap) window_.resize(cap), this->last_ = &this->frame_;
+      if (static_cast<long>(window_.size()) < cap) window_.resize(cap);
       return window_[t % cap];
     }
     const long i = t - first_;
-    if (i >= static_cast<long>(window_.size())) window_.resize(i + 1), this->last_ = &this->frame_;
+    if (i >= static_cast<long>(window_.size())) window_.resize(i + 1);
     return window_[i];
   }
 
@@ -100,7 +99,10 @@ class Truncated : public CreditAlgorithm<T> {
 };
 
 template <class T>
-using Bptt = Truncated<T>;
+class Bptt final : public Truncated<T> {
+ public:
+  Bptt(Program<T>& p, const Options&) : Truncated<T>(p, 0, 0, true) {}
+};
 
 CREDO_REGISTER_ALGORITHM("bptt", Bptt,
                          "backpropagation through time over each episode (on a stream: over each chunk)",
