@@ -68,8 +68,13 @@ int graph_command(const Args& args) {
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo graph FILE.dot [--write-dot OUT.dot]")) return 0;
   ModelGraph g = read_model(file);
+  // Sizes do not depend on the loss: explicit losses stay as they are, loss=auto (chosen by the task at
+  // training time) becomes mse just to build the Program.
   ModelGraph resolved = g;
-  resolve_output_losses(resolved, "mse", "(none)");  // sizes do not depend on the loss
+  for (auto& p : resolved.populations) {
+    auto it = p.attributes.find("loss");
+    if (it != p.attributes.end() && it->second == "auto") it->second = "mse";
+  }
   Program<float> prog(resolved);
   fmt::print("model '{}' from {}\n\npopulations (in-step order):\n", g.name, file);
   for (int i : g.order) {

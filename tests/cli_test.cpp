@@ -237,4 +237,13 @@ TEST_F(Cli, ListShowsKindsAlgorithmsAndTasks) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name;
 }
 
+TEST_F(Cli, GraphAcceptsAnyExplicitLoss) {
+  for (const char* loss : {"softmax_xent", "sigmoid_xent", "mse", "auto"}) {
+    const Outcome o = run("graph " + model("m.dot", std::string(R"(digraph m { x [kind=input size=6];
+      h [kind=tanh size=4]; y [kind=output size=4 loss=)") + loss + "]; x -> h; h -> h [delay=1]; h -> y; }"));
+    EXPECT_EQ(o.status, 0) << loss << ": " << o.output;
+    EXPECT_NE(o.output.find(std::string("loss=") + loss), std::string::npos) << o.output;
+  }
+}
+
 }  // namespace
