@@ -59,7 +59,8 @@ Sequence random_sequence(Program<double>& prog, int steps, int batch, std::mt199
     q.x.push_back(random_matrix(prog.input_size(), batch, rng));
     q.target.push_back(random_targets(prog, batch, rng));
     M m(1, batch);
-    for (int b = 0; b < batch; ++b) m(0, b) = keep(rng) ? 1.0 : 0.0;
+    // Every sequence is scored at its last step, so the loss (and BPTT's gradient) is never empty.
+    for (int b = 0; b < batch; ++b) m(0, b) = keep(rng) || t == steps - 1 ? 1.0 : 0.0;
     q.mask.push_back(m);
   }
   return q;

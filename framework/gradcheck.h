@@ -28,7 +28,8 @@ struct CheckOptions {
 };
 
 // Runs every check on random inputs, targets and weights. Output populations with loss=auto are scored
-// with softmax_xent (sigmoid_xent when they have one unit).
+// with softmax_xent (sigmoid_xent when they have one unit). The random sequence's mask scores every
+// sequence at its last step (other steps at random), so the loss always depends on the parameters.
 std::vector<CheckRow> check_gradients(const ModelGraph& graph, const CheckOptions& options);
 
 // Sets every output's loss=auto to `loss`; fails, naming the node, if an output asks for another loss.

@@ -246,4 +246,12 @@ TEST_F(Cli, GraphAcceptsAnyExplicitLoss) {
   }
 }
 
+TEST_F(Cli, CheckScoresEverySequenceWithOneStep) {
+  for (const char* seed : {"1", "2", "3", "4", "5"}) {
+    const Outcome o = run("check --model " + std::string(CREDO_SOURCE_DIR) +
+                          "/models/elman.dot --steps 1 --batch 1 --seed " + seed);
+    EXPECT_EQ(o.status, 0) << "seed " << seed << ": " << o.output;
+  }
+}
+
 }  // namespace

@@ -179,3 +179,23 @@ TEST(Readout, EqualsTheExactGradientOnReadoutParametersAndZeroElsewhere) {
 
 }  // namespace
 }  // namespace credo
+
+namespace credo {
+namespace {
+
+TEST(GradCheck, EverySequenceIsScoredAtItsLastStep) {
+  // One step, one sequence: a mask drawn at random (keep 0.7) sometimes scored nothing, and the check
+  // failed with "bptt gradient is nonzero".
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/elman.dot");
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    CheckOptions o;
+    o.steps = 1;
+    o.batch = 1;
+    o.seed = seed;
+    SCOPED_TRACE(seed);
+    expect_all_ok(check_gradients(g, o));
+  }
+}
+
+}  // namespace
+}  // namespace credo
