@@ -114,7 +114,12 @@ int check_command(const Args& args) {
   po::positional_options_description pos;
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo check --model FILE.dot [--algo NAME[,NAME...]]")) return 0;
-  if (o.steps < 1 || o.batch < 1) fail("--steps and --batch must be >= 1");
+  if (o.steps < 1 || o.steps > CheckOptions::kMaxSteps)
+    fail("--steps must be in 1 .. {} (got {})", CheckOptions::kMaxSteps, o.steps);
+  if (o.batch < 1 || o.batch > CheckOptions::kMaxBatch)
+    fail("--batch must be in 1 .. {} (got {})", CheckOptions::kMaxBatch, o.batch);
+  if (static_cast<long>(o.steps) * o.batch > CheckOptions::kMaxStepsTimesBatch)
+    fail("--steps x --batch must be at most {} (got {} x {})", CheckOptions::kMaxStepsTimesBatch, o.steps, o.batch);
   if (!algos.empty()) o.algorithms = split_algorithm_list(algos);
   for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
   const ModelGraph g = read_model(file);

@@ -121,6 +121,13 @@ void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std
 }
 
 std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const CheckOptions& o) {
+  if (o.steps < 1 || o.steps > CheckOptions::kMaxSteps)
+    fail("check: steps must be in 1 .. {} (got {})", CheckOptions::kMaxSteps, o.steps);
+  if (o.batch < 1 || o.batch > CheckOptions::kMaxBatch)
+    fail("check: batch must be in 1 .. {} (got {})", CheckOptions::kMaxBatch, o.batch);
+  if (static_cast<long>(o.steps) * o.batch > CheckOptions::kMaxStepsTimesBatch)
+    fail("check: steps x batch must be at most {} (got {} x {})", CheckOptions::kMaxStepsTimesBatch, o.steps,
+         o.batch);
   ModelGraph graph = input_graph;
   for (auto& p : graph.populations) {
     auto it = p.attributes.find("loss");

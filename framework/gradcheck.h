@@ -25,11 +25,16 @@ struct CheckOptions {
   double tolerance = 1e-6;        // finite differences
   double exact_tolerance = 1e-9;  // exact algorithms against BPTT
   std::vector<std::string> algorithms;  // empty: every registered algorithm that claims to be exact
+  // Bounds on the sequence, so that absurd sizes are errors rather than allocation failures.
+  static constexpr int kMaxSteps = 10000;
+  static constexpr int kMaxBatch = 1000;
+  static constexpr long kMaxStepsTimesBatch = 20000;
 };
 
 // Runs every check on random inputs, targets and weights. Output populations with loss=auto are scored
 // with softmax_xent (sigmoid_xent when they have one unit). The random sequence's mask scores every
 // sequence at its last step (other steps at random), so the loss always depends on the parameters.
+// Fails (InputError) if steps or batch are out of bounds.
 std::vector<CheckRow> check_gradients(const ModelGraph& graph, const CheckOptions& options);
 
 // Sets every output's loss=auto to `loss`; fails, naming the node, if an output asks for another loss.

@@ -246,6 +246,18 @@ TEST_F(Cli, GraphAcceptsAnyExplicitLoss) {
   }
 }
 
+TEST_F(Cli, CheckBoundsStepsAndBatch) {
+  const std::string m = model("m.dot", good);
+  for (const auto& [args, needle] : {std::pair<std::string, std::string>{"--steps 100000000", "--steps"},
+                                     {"--batch 100000000", "--batch"},
+                                     {"--steps 0", "--steps"},
+                                     {"--steps 10000 --batch 1000", "--steps x --batch"}}) {
+    const Outcome o = run("check --model " + m + " " + args);
+    EXPECT_EQ(o.status, 2) << args << ": " << o.output;
+    EXPECT_NE(o.output.find(needle), std::string::npos) << args << ": " << o.output;
+  }
+}
+
 TEST_F(Cli, CheckScoresEverySequenceWithOneStep) {
   for (const char* seed : {"1", "2", "3", "4", "5"}) {
     const Outcome o = run("check --model " + std::string(CREDO_SOURCE_DIR) +

@@ -180,6 +180,8 @@ TEST(Readout, EqualsTheExactGradientOnReadoutParametersAndZeroElsewhere) {
 }  // namespace
 }  // namespace credo
 
+#include "framework/error.h"
+
 namespace credo {
 namespace {
 
@@ -194,6 +196,16 @@ TEST(GradCheck, EverySequenceIsScoredAtItsLastStep) {
     o.seed = seed;
     SCOPED_TRACE(seed);
     expect_all_ok(check_gradients(g, o));
+  }
+}
+
+TEST(GradCheck, SequenceSizesAreBounded) {
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/elman.dot");
+  for (auto [steps, batch] : {std::pair{100000000, 2}, {6, 100000000}, {0, 2}, {6, 0}, {10000, 1000}}) {
+    CheckOptions o;
+    o.steps = steps;
+    o.batch = batch;
+    EXPECT_THROW(check_gradients(g, o), InputError) << steps << " x " << batch;
   }
 }
 
