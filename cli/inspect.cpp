@@ -102,6 +102,10 @@ int graph_command(const Args& args) {
 int check_command(const Args& args) {
   std::string file, algos;
   CheckOptions o;
+  static const std::string fd_help = fmt::format(
+      "finite differences on at most this many random coordinates per parameter block (0: every coordinate; "
+      "-1: every coordinate up to {} parameters, else {})",
+      CheckOptions::kFullCheckParams, CheckOptions::kSampledPerBlock);
   po::options_description d("credo check options");
   d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
       "algo", po::value(&algos), "algorithms to compare with BPTT (comma-separated; default: every exact one)")(
@@ -110,7 +114,8 @@ int check_command(const Args& args) {
       "seed", po::value(&o.seed)->default_value(1), "random seed")(
       "tolerance", po::value(&o.tolerance)->default_value(1e-6), "relative error allowed against finite differences")(
       "exact-tolerance", po::value(&o.exact_tolerance)->default_value(1e-9),
-      "relative error allowed between exact algorithms and BPTT");
+      "relative error allowed between exact algorithms and BPTT")(
+      "fd-per-block", po::value(&o.fd_per_block)->default_value(-1), fd_help.c_str());
   po::positional_options_description pos;
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo check --model FILE.dot [--algo NAME[,NAME...]]")) return 0;
@@ -120,13 +125,23 @@ int check_command(const Args& args) {
     fail("--batch must be in 1 .. {} (got {})", CheckOptions::kMaxBatch, o.batch);
   if (static_cast<long>(o.steps) * o.batch > CheckOptions::kMaxStepsTimesBatch)
     fail("--steps x --batch must be at most {} (got {} x {})", CheckOptions::kMaxStepsTimesBatch, o.steps, o.batch);
+  if (o.fd_per_block < -1) fail("--fd-per-block must be -1 (automatic), 0 (every coordinate) or positive");
   if (!algos.empty()) o.algorithms = split_algorithm_list(algos);
   for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
   const ModelGraph g = read_model(file);
-  const auto rows = check_gradients(g, o);
+  CheckInfo info;
+  const auto rows = check_gradients(g, o, &info);
   bool ok = true;
-  fmt::print("gradient check of {} (double precision, {} steps, batch {}, seed {})\n", file, o.steps, o.batch,
-             o.seed);
+  fmt::print("gradient check of {} (double precision, {} steps, batch {}, seed {}; {} parameters, state {})\n", file,
+             o.steps, o.batch, o.seed, info.param_count, info.state_size);
+  if (info.fd_per_block > 0)
+    fmt::print("finite differences on a random subset: at most {} coordinates per parameter block and per carried "
+               "population ({} of {} parameters; --fd-per-block 0 checks all)\n",
+               info.fd_per_block, info.fd_param_coordinates, info.param_count);
+  else
+    fmt::print("finite differences on every coordinate\n");
+  fmt::print("rel. error per block = |a-b| / max(|a|, |b|, 1e-3 * max(|a_all|, |b_all|)), a_all, b_all: every block "
+             "of that comparison\n");
   fmt::print("{:<30} {:<36} {:>12} {:>10}  \n", "check", "subject", "rel. error", "tolerance");
   for (const auto& r : rows) {
     fmt::print("{:<30} {:<36} {:>12.3e} {:>10.0e}  {}\n", r.check, r.what, r.error, r.tolerance,

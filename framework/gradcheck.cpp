@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
+#include <numeric>
 #include <random>
 
 #include <fmt/format.h>
@@ -19,9 +21,63 @@ namespace {
 using M = Mat<double>;
 using V = Vec<double>;
 
-double rel_error(const Eigen::Ref<const M>& a, const Eigen::Ref<const M>& b) {
-  const double scale = std::max({a.norm(), b.norm(), 1e-12});
+// |a - b| / max(|a|, |b|, floor); floor is 1e-3 of the whole comparison's size for a block of it.
+double rel_error(const Eigen::Ref<const M>& a, const Eigen::Ref<const M>& b, double floor = 0) {
+  const double scale = std::max({a.norm(), b.norm(), floor, 1e-12});
   return (a - b).norm() / scale;
+}
+
+constexpr double kBlockFloor = 1e-3;
+
+// Up to `per_block` indices from [begin, begin + size) (all when per_block is 0), appended to out.
+void pick(std::vector<int>& out, int begin, int size, int per_block, std::mt19937_64& rng) {
+  std::vector<int> idx(size);
+  std::iota(idx.begin(), idx.end(), begin);
+  if (per_block > 0 && size > per_block) {
+    std::vector<int> some;
+    std::sample(idx.begin(), idx.end(), std::back_inserter(some), per_block, rng);
+    idx.swap(some);
+  }
+  out.insert(out.end(), idx.begin(), idx.end());
+}
+
+// The coordinates of θ checked against finite differences, sorted.
+std::vector<int> param_coordinates(Program<double>& prog, int per_block, std::mt19937_64& rng) {
+  std::vector<int> out;
+  for (const auto& blk : prog.param_blocks()) pick(out, blk.offset, blk.size, per_block, rng);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// The entries (row, column) of s_{t-1} checked against finite differences: up to per_block of each
+// population's carried rows (its state and its delay lines) over the batch, and of any rows left over.
+std::vector<std::pair<int, int>> state_coordinates(Program<double>& prog, int B, int per_block,
+                                                   std::mt19937_64& rng) {
+  const int N = prog.state_size();
+  std::vector<char> covered(N, 0);
+  std::vector<std::vector<int>> groups;
+  for (const auto& p : prog.populations()) {
+    std::vector<int> rows;
+    auto span = [&](int off, int n) {
+      for (int i = off; i < off + n && i < N; ++i)
+        if (i >= 0 && !covered[i]) rows.push_back(i), covered[i] = 1;
+    };
+    if (p.state_offset >= 0) span(p.state_offset, p.shape.slots * p.shape.units);
+    for (int off : p.buffer_offsets) span(off, p.shape.units);
+    if (!rows.empty()) groups.push_back(std::move(rows));
+  }
+  std::vector<int> rest;
+  for (int i = 0; i < N; ++i)
+    if (!covered[i]) rest.push_back(i);
+  if (!rest.empty()) groups.push_back(std::move(rest));
+  std::vector<std::pair<int, int>> out;
+  for (const auto& rows : groups) {
+    std::vector<int> flat;  // index into rows x batch
+    pick(flat, 0, static_cast<int>(rows.size()) * B, per_block, rng);
+    for (int k : flat) out.emplace_back(rows[k % rows.size()], k / static_cast<int>(rows.size()));
+  }
+  return out;
 }
 
 M random_matrix(int rows, int cols, std::mt19937_64& rng, double sd = 1.0) {
@@ -89,21 +145,36 @@ V algorithm_gradient(Program<double>& prog, const std::string& name, const std::
   return g;
 }
 
-// Which report line a parameter block belongs to: its projection, and its target population.
+// One report line per projection and one per target population, comparing a and b at the coordinates
+// `coords` (sorted; nullptr: all). Each block's scale has a floor of kBlockFloor times the size of the
+// whole comparison, so blocks with tiny gradients are held to the precision of the whole.
 void add_block_rows(std::vector<CheckRow>& rows, const std::string& check, Program<double>& prog, const V& a,
-                    const V& b, double tol) {
+                    const V& b, double tol, const std::vector<int>* coords = nullptr) {
+  std::vector<int> all;
+  if (!coords) {
+    all.resize(a.size());
+    std::iota(all.begin(), all.end(), 0);
+    coords = &all;
+  }
+  double na = 0, nb = 0;
+  for (int k : *coords) na += a(k) * a(k), nb += b(k) * b(k);
+  const double floor = kBlockFloor * std::sqrt(std::max(na, nb));
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_pop;
   for (const auto& blk : prog.param_blocks()) {
-    auto sa = a.segment(blk.offset, blk.size);
-    auto sb = b.segment(blk.offset, blk.size);
-    if (!blk.is_bias) rows.push_back({check, blk.name, rel_error(sa, sb), tol});
-    auto& [va, vb] = by_pop["population " + blk.owner];
-    va.insert(va.end(), sa.data(), sa.data() + sa.size());
-    vb.insert(vb.end(), sb.data(), sb.data() + sb.size());
+    std::vector<double> sa, sb;
+    for (auto it = std::lower_bound(coords->begin(), coords->end(), blk.offset);
+         it != coords->end() && *it < blk.offset + blk.size; ++it)
+      sa.push_back(a(*it)), sb.push_back(b(*it));
+    if (sa.empty()) continue;
+    Eigen::Map<const V> va(sa.data(), sa.size()), vb(sb.data(), sb.size());
+    if (!blk.is_bias) rows.push_back({check, blk.name, rel_error(va, vb, floor), tol});
+    auto& [pa, pb] = by_pop["population " + blk.owner];
+    pa.insert(pa.end(), sa.begin(), sa.end());
+    pb.insert(pb.end(), sb.begin(), sb.end());
   }
   for (auto& [name, ab] : by_pop) {
     Eigen::Map<const V> va(ab.first.data(), ab.first.size()), vb(ab.second.data(), ab.second.size());
-    rows.push_back({check, name, rel_error(va, vb), tol});
+    rows.push_back({check, name, rel_error(va, vb, floor), tol});
   }
 }
 
@@ -120,7 +191,7 @@ void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std
   }
 }
 
-std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const CheckOptions& o) {
+std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const CheckOptions& o, CheckInfo* info) {
   if (o.steps < 1 || o.steps > CheckOptions::kMaxSteps)
     fail("check: steps must be in 1 .. {} (got {})", CheckOptions::kMaxSteps, o.steps);
   if (o.batch < 1 || o.batch > CheckOptions::kMaxBatch)
@@ -128,6 +199,7 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   if (static_cast<long>(o.steps) * o.batch > CheckOptions::kMaxStepsTimesBatch)
     fail("check: steps x batch must be at most {} (got {} x {})", CheckOptions::kMaxStepsTimesBatch, o.steps,
          o.batch);
+  if (o.fd_per_block < -1) fail("check: coordinates per block must be -1 (automatic), 0 (all) or positive");
   ModelGraph graph = input_graph;
   for (auto& p : graph.populations) {
     auto it = p.attributes.find("loss");
@@ -141,6 +213,14 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   const int N = prog.state_size(), P = prog.param_count(), B = o.batch;
   const double h = 1e-5;
   std::vector<CheckRow> rows;
+  // Which coordinates get finite differences, and the random directions for the immediate influence, come
+  // from a second stream so that the inputs, weights and targets do not depend on them.
+  std::mt19937_64 aux(o.seed ^ 0x9e3779b97f4a7c15ULL);
+  int per_block = o.fd_per_block;
+  if (per_block < 0) per_block = P > CheckOptions::kFullCheckParams ? CheckOptions::kSampledPerBlock : 0;
+  const std::vector<int> coords = param_coordinates(prog, per_block, aux);
+  const auto state_coords = state_coordinates(prog, B, per_block, aux);
+  if (info) *info = {P, N, per_block, static_cast<int>(coords.size())};
 
   // One step from a random state: VJP and JVP against central differences.
   const M s_prev = random_matrix(N, B, rng, 0.5);
@@ -167,26 +247,34 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
       return (cs.array() * s1.array()).sum() + (cy.array() * y.array()).sum();
     };
     V fd = V::Zero(P);
-    for (int k = 0; k < P; ++k) {
-      V tp = prog.params(), tm = prog.params();
+    V tp = prog.params(), tm = prog.params();
+    for (int k : coords) {
       tp(k) += h, tm(k) -= h;
       fd(k) = (scalar(s_prev, tp) - scalar(s_prev, tm)) / (2 * h);
+      tp(k) = tm(k) = prog.params()(k);
     }
-    add_block_rows(rows, "vjp (dθ)", prog, grad, fd, o.tolerance);
-    if (N > 0) {
-      M fds(N, B);
-      for (int b = 0; b < B; ++b)
-        for (int i = 0; i < N; ++i) {
-          M sp = s_prev, sm = s_prev;
-          sp(i, b) += h, sm(i, b) -= h;
-          fds(i, b) = (scalar(sp, prog.params()) - scalar(sm, prog.params())) / (2 * h);
-        }
-      rows.push_back({"vjp (ds_prev)", "state", rel_error(ds_prev, fds), o.tolerance});
+    add_block_rows(rows, "vjp (dθ)", prog, grad, fd, o.tolerance, &coords);
+    if (!state_coords.empty()) {
+      const int K = static_cast<int>(state_coords.size());
+      V an(K), fds(K);
+      M sp = s_prev, sm = s_prev;
+      for (int k = 0; k < K; ++k) {
+        const auto [i, b] = state_coords[k];
+        sp(i, b) += h, sm(i, b) -= h;
+        fds(k) = (scalar(sp, prog.params()) - scalar(sm, prog.params())) / (2 * h);
+        sp(i, b) = sm(i, b) = s_prev(i, b);
+        an(k) = ds_prev(i, b);
+      }
+      rows.push_back({"vjp (ds_prev)", "state", rel_error(an, fds), o.tolerance});
     }
   }
   if (N > 0) {
     // JVP: a random state and parameter tangent, column by column.
     const M ts = random_matrix(N, 1, rng), tt = random_matrix(P, 1, rng);
+    // The immediate influence Γ (N x P) along a few random parameter directions, against the JVP with
+    // those directions as tangents: O(N P) memory, where the full Jacobian would be P x P.
+    const M dirs = random_matrix(P, 4, aux);
+    M gamma(N, P);
     double worst = 0, worst_j = 0, worst_m = 0;
     for (int b = 0; b < B; ++b) {
       M ds;
@@ -202,11 +290,11 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
       prog.state_jacobian(f, s_prev, b, J);
       prog.jvp(f, s_prev, b, &ts, nullptr, ds_state);
       worst_j = std::max(worst_j, rel_error(J * ts, ds_state));
-      M gamma = M::Zero(N, P);
+      gamma.setZero();
       prog.add_immediate_influence(f, s_prev, b, gamma);
-      M eye = M::Identity(P, P), m_full;
-      prog.jvp(f, s_prev, b, nullptr, &eye, m_full);
-      worst_m = std::max(worst_m, rel_error(gamma, m_full));
+      M m_dirs;
+      prog.jvp(f, s_prev, b, nullptr, &dirs, m_dirs);
+      worst_m = std::max(worst_m, rel_error(gamma * dirs, m_dirs));
     }
     rows.push_back({"jvp", "state", worst, o.tolerance});
     rows.push_back({"state jacobian", "state", worst_j, o.exact_tolerance});
@@ -217,9 +305,9 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   const Sequence q = random_sequence(prog, o.steps, B, rng);
   const V bptt = algorithm_gradient(prog, "bptt", {}, q);
   {
-    V fd(P);
+    V fd = V::Zero(P);
     const V theta = prog.params();
-    for (int k = 0; k < P; ++k) {
+    for (int k : coords) {
       prog.params()(k) = theta(k) + h;
       const double lp = sequence_loss(prog, q);
       prog.params()(k) = theta(k) - h;
@@ -227,7 +315,7 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
       prog.params()(k) = theta(k);
       fd(k) = (lp - lm) / (2 * h);
     }
-    add_block_rows(rows, "bptt vs finite differences", prog, bptt, fd, o.tolerance);
+    add_block_rows(rows, "bptt vs finite differences", prog, bptt, fd, o.tolerance, &coords);
     // Agreement of two zero vectors proves nothing: the loss must depend on the parameters.
     rows.push_back({"bptt gradient is nonzero", "all parameters", bptt.norm() > 0 ? 0.0 : 1.0, 0.5});
   }

@@ -13,7 +13,12 @@ namespace credo {
 struct CheckRow {
   std::string check;  // "vjp", "jvp", "influence", "bptt", or an algorithm's name
   std::string what;   // the population, projection or state block the error is about
-  double error = 0;   // relative error |a - b| / max(|a|, |b|), in the 2-norm over the block
+  // Relative error in the 2-norm over the block: |a - b| / max(|a|, |b|, 1e-3 * max(|a_all|, |b_all|)), where
+  // a_all, b_all are the whole vectors compared (every block checked in that comparison). The floor keeps a
+  // block whose gradient is tiny next to the rest (say 1e-6 of it) from failing on finite-difference rounding
+  // noise, which is relative to the whole loss, not to the block. A tiny block still fails when it is off by
+  // more than tolerance * 1e-3 of the whole gradient's size (1e-9 of it at the default tolerance).
+  double error = 0;
   double tolerance = 0;
   bool ok() const { return error <= tolerance; }
 };
@@ -25,17 +30,35 @@ struct CheckOptions {
   double tolerance = 1e-6;        // finite differences
   double exact_tolerance = 1e-9;  // exact algorithms against BPTT
   std::vector<std::string> algorithms;  // empty: every registered algorithm that claims to be exact
+  // Finite differences cost a forward pass per coordinate. -1 (automatic): every coordinate when the model
+  // has at most kFullCheckParams parameters, else at most kSampledPerBlock per block; 0: every coordinate;
+  // n > 0: at most n random coordinates (chosen with the seed) of each parameter block, and of each
+  // population's carried state.
+  int fd_per_block = -1;
+  static constexpr int kFullCheckParams = 10000;
+  static constexpr int kSampledPerBlock = 64;
   // Bounds on the sequence, so that absurd sizes are errors rather than allocation failures.
   static constexpr int kMaxSteps = 10000;
   static constexpr int kMaxBatch = 1000;
   static constexpr long kMaxStepsTimesBatch = 20000;
 };
 
+// What a check covered, for its report.
+struct CheckInfo {
+  int param_count = 0;
+  int state_size = 0;
+  int fd_per_block = 0;          // 0: finite differences on every coordinate; n: at most n per block
+  int fd_param_coordinates = 0;  // coordinates of θ checked against finite differences
+};
+
 // Runs every check on random inputs, targets and weights. Output populations with loss=auto are scored
 // with softmax_xent (sigmoid_xent when they have one unit). The random sequence's mask scores every
 // sequence at its last step (other steps at random), so the loss always depends on the parameters.
-// Fails (InputError) if steps or batch are out of bounds.
-std::vector<CheckRow> check_gradients(const ModelGraph& graph, const CheckOptions& options);
+// Memory is O(N P + P) for N state rows and P parameters (the immediate influence is compared with the JVP
+// along a few random parameter directions, never as a P x P Jacobian). Fails (InputError) if steps or
+// batch are out of bounds.
+std::vector<CheckRow> check_gradients(const ModelGraph& graph, const CheckOptions& options,
+                                      CheckInfo* info = nullptr);
 
 // Sets every output's loss=auto to `loss`; fails, naming the node, if an output asks for another loss.
 void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name);

@@ -251,7 +251,8 @@ TEST_F(Cli, CheckBoundsStepsAndBatch) {
   for (const auto& [args, needle] : {std::pair<std::string, std::string>{"--steps 100000000", "--steps"},
                                      {"--batch 100000000", "--batch"},
                                      {"--steps 0", "--steps"},
-                                     {"--steps 10000 --batch 1000", "--steps x --batch"}}) {
+                                     {"--steps 10000 --batch 1000", "--steps x --batch"},
+                                     {"--fd-per-block -2", "--fd-per-block"}}) {
     const Outcome o = run("check --model " + m + " " + args);
     EXPECT_EQ(o.status, 2) << args << ": " << o.output;
     EXPECT_NE(o.output.find(needle), std::string::npos) << args << ": " << o.output;
@@ -264,6 +265,21 @@ TEST_F(Cli, CheckScoresEverySequenceWithOneStep) {
                           "/models/elman.dot --steps 1 --batch 1 --seed " + seed);
     EXPECT_EQ(o.status, 0) << "seed " << seed << ": " << o.output;
   }
+}
+
+TEST_F(Cli, CheckHandlesLargeModelsAndSaysWhatItSampled) {
+  // 69636 parameters: the check used to build a P x P identity (39 GB) and failed with bad_alloc.
+  const Outcome o = run("check --model " + model("lstm128.dot", R"(digraph lstm { x [kind=input size=6];
+    h [kind=lstm size=128]; y [kind=output size=4]; x -> h; h -> h [delay=1]; h -> y; })") +
+                        " --steps 2 --batch 1");
+  EXPECT_EQ(o.status, 0) << o.output;
+  for (const char* s : {"69636 parameters", "random subset: at most 64 coordinates per parameter block",
+                        "1e-3 * max(|a_all|, |b_all|)", "all gradients agree"})
+    EXPECT_NE(o.output.find(s), std::string::npos) << s << " in " << o.output;
+  // Small models: every coordinate.
+  const Outcome small = run("check --model " + model("m.dot", good));
+  EXPECT_EQ(small.status, 0) << small.output;
+  EXPECT_NE(small.output.find("finite differences on every coordinate"), std::string::npos) << small.output;
 }
 
 }  // namespace

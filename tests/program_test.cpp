@@ -180,10 +180,62 @@ TEST(Readout, EqualsTheExactGradientOnReadoutParametersAndZeroElsewhere) {
 }  // namespace
 }  // namespace credo
 
+#include <sys/resource.h>
+
 #include "framework/error.h"
 
 namespace credo {
 namespace {
+
+// A one-layer LSTM with `units` cells, as models/lstm.dot.
+ModelGraph lstm_graph(int units) {
+  return parse_model(fmt::format(R"(digraph lstm {{ x [kind=input size=6]; h [kind=lstm size={}];
+    y [kind=output size=4]; x -> h; h -> h [delay=1]; h -> y; }})", units), "lstm.dot");
+}
+
+TEST(GradCheck, LargeModelsNeedMemoryLinearInParameters) {
+  // 69636 parameters: a P x P matrix would be 39 GB. The check keeps Γ (N x P) and a few directions.
+  ModelGraph g = lstm_graph(128);
+  CheckOptions o;
+  o.steps = 2;
+  o.batch = 1;
+  CheckInfo info;
+  expect_all_ok(check_gradients(g, o, &info));
+  EXPECT_EQ(info.param_count, 69636);
+  // Finite differences on a random subset of each block: 64 of each weight matrix and bias vector.
+  EXPECT_EQ(info.fd_per_block, CheckOptions::kSampledPerBlock);
+  EXPECT_LE(info.fd_param_coordinates, 5 * CheckOptions::kSampledPerBlock);
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  EXPECT_LT(u.ru_maxrss, 2L * 1024 * 1024) << "peak RSS in kB";
+}
+
+TEST(GradCheck, SmallModelsGetEveryCoordinateAndSubsetsCanBeAsked) {
+  ModelGraph g = lstm_graph(8);
+  CheckOptions o;
+  CheckInfo info;
+  expect_all_ok(check_gradients(g, o, &info));
+  EXPECT_EQ(info.fd_per_block, 0);
+  EXPECT_EQ(info.fd_param_coordinates, info.param_count);
+  o.fd_per_block = 5;
+  expect_all_ok(check_gradients(g, o, &info));
+  EXPECT_EQ(info.fd_per_block, 5);
+  EXPECT_EQ(info.fd_param_coordinates, 4 * 5 + 4);  // W[x -> h], W[h -> h], b[h], W[h -> y]; all 4 of b[y]
+}
+
+TEST(GradCheck, BlocksWithTinyGradientsAreScaledByTheWholeGradient) {
+  // Random graphs where a block's gradient is ~1e-4 .. 1e-6 of the whole: finite-difference rounding noise
+  // (relative to the whole) made them fail a purely per-block relative error.
+  for (int i : {167, 367, 391}) {
+    const std::string dot = testing::random_model_dot(1000 + i);
+    ModelGraph g = parse_model(dot, "random.dot");
+    CheckOptions o;
+    o.seed = i;
+    o.steps = 6;
+    SCOPED_TRACE(dot);
+    expect_all_ok(check_gradients(g, o));
+  }
+}
 
 TEST(GradCheck, EverySequenceIsScoredAtItsLastStep) {
   // One step, one sequence: a mask drawn at random (keep 0.7) sometimes scored nothing, and the check
