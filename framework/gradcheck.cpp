@@ -180,17 +180,6 @@ void add_block_rows(std::vector<CheckRow>& rows, const std::string& check, Progr
 
 }  // namespace
 
-void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name) {
-  for (auto& p : graph.populations) {
-    auto it = p.attributes.find("loss");
-    if (it == p.attributes.end()) continue;
-    if (it->second == "auto") it->second = loss;
-    else if (it->second != loss)
-      fail("{}: node '{}': loss={} but task '{}' is scored with {}; drop the loss attribute or set loss={}",
-           graph.source, p.name, it->second, task_name, loss, loss);
-  }
-}
-
 std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const CheckOptions& o, CheckInfo* info) {
   if (o.steps < 1 || o.steps > CheckOptions::kMaxSteps)
     fail("check: steps must be in 1 .. {} (got {})", CheckOptions::kMaxSteps, o.steps);

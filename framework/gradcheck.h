@@ -60,7 +60,4 @@ struct CheckInfo {
 std::vector<CheckRow> check_gradients(const ModelGraph& graph, const CheckOptions& options,
                                       CheckInfo* info = nullptr);
 
-// Sets every output's loss=auto to `loss`; fails, naming the node, if an output asks for another loss.
-void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name);
-
 }  // namespace credo

@@ -384,4 +384,15 @@ std::string write_model(const ModelGraph& g) {
   return text;
 }
 
+void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name) {
+  for (auto& p : graph.populations) {
+    auto it = p.attributes.find("loss");
+    if (it == p.attributes.end()) continue;
+    if (it->second == "auto") it->second = loss;
+    else if (it->second != loss)
+      fail("{}: node '{}': loss={} but task '{}' is scored with {}; drop the loss attribute or set loss={}",
+           graph.source, p.name, it->second, task_name, loss, loss);
+  }
+}
+
 }  // namespace credo

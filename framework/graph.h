@@ -49,6 +49,9 @@ ModelGraph parse_model(const std::string& dot_text, const std::string& source_na
 // Writes the normalized graph (every attribute explicit) as DOT that Graphviz draws.
 std::string write_model(const ModelGraph& g);
 
+// Sets every output's loss=auto to `loss` (the task's); fails, naming the node, if an output asks for another.
+void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name);
+
 // Checks structure (sizes, delay-0 cycles, outputs reachable from an input) and fills `order`. `role_of`
 // gives each population's role ("input", "output" or "hidden") from its kind.
 void check_model(ModelGraph& g);
