@@ -13,7 +13,6 @@
 
 #include "framework/credit.h"
 #include "framework/error.h"
-#include "framework/gradcheck.h"
 #include "framework/optimizer.h"
 #include "framework/program.h"
 #include "framework/results.h"
