@@ -21,6 +21,15 @@ struct Episode {
   Eigen::MatrixXd x;       // input_size  x (steps * batch)
   Eigen::MatrixXd target;  // output_size x (steps * batch); one-hot or soft probabilities for cross-entropy
   Eigen::MatrixXd mask;    // 1 x (steps * batch): 1 where the output is scored, 0 elsewhere
+
+  // An all-zero episode (nothing scored) of the given shape, for a generator to fill in.
+  static Episode zeros(int inputs, int outputs, int steps, int batch) {
+    const Eigen::Index cols = static_cast<Eigen::Index>(steps) * batch;
+    return {steps, batch, Eigen::MatrixXd::Zero(inputs, cols), Eigen::MatrixXd::Zero(outputs, cols),
+            Eigen::MatrixXd::Zero(1, cols)};
+  }
+  // The column of step t of sequence b.
+  Eigen::Index col(int t, int b) const { return static_cast<Eigen::Index>(t) * batch + b; }
 };
 
 // Tasks are generators. A streaming task (`add`) is one endless sequence per batch column: consecutive

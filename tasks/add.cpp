@@ -91,13 +91,8 @@ class AddTask final : public Task {
       history_.assign(static_cast<std::size_t>(batch) * lag_, 0.0);
       head_ = 0;
     }
-    const Eigen::Index cols = static_cast<Eigen::Index>(steps) * batch;
-    Episode e;
-    e.steps = steps;
-    e.batch = batch;
-    e.x = Eigen::MatrixXd::Zero(1, cols);
-    e.target = Eigen::MatrixXd::Zero(1, cols);
-    e.mask = Eigen::MatrixXd::Ones(1, cols);
+    Episode e = Episode::zeros(1, 1, steps, batch);
+    e.mask.setOnes();
     std::bernoulli_distribution coin(0.5);
     for (int t = 0; t < steps; ++t) {
       for (int b = 0; b < batch; ++b) {

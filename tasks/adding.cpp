@@ -32,26 +32,18 @@ class AddingTask final : public Task {
     if (batch <= 0) fail("task 'adding': batch must be positive, got {}", batch);
     const int steps = length_;
     const int half = length_ / 2;  // first marker in [0, half), second in [half, T); both non-empty since T >= 2
-    const Eigen::Index cols = static_cast<Eigen::Index>(steps) * batch;
-    auto col = [batch](int t, int b) { return static_cast<Eigen::Index>(t) * batch + b; };
-
-    Episode e;
-    e.steps = steps;
-    e.batch = batch;
-    e.x = Eigen::MatrixXd::Zero(2, cols);
-    e.target = Eigen::MatrixXd::Zero(1, cols);
-    e.mask = Eigen::MatrixXd::Zero(1, cols);
+    Episode e = Episode::zeros(2, 1, steps, batch);
     std::uniform_real_distribution<double> value(0.0, 1.0);
     std::uniform_int_distribution<int> first(0, half - 1);
     std::uniform_int_distribution<int> second(half, length_ - 1);
     for (int b = 0; b < batch; ++b) {
-      for (int t = 0; t < steps; ++t) e.x(0, col(t, b)) = value(rng_);
+      for (int t = 0; t < steps; ++t) e.x(0, e.col(t, b)) = value(rng_);
       const int m1 = first(rng_);
       const int m2 = second(rng_);
-      e.x(1, col(m1, b)) = 1.0;
-      e.x(1, col(m2, b)) = 1.0;
-      e.target(0, col(steps - 1, b)) = e.x(0, col(m1, b)) + e.x(0, col(m2, b));
-      e.mask(0, col(steps - 1, b)) = 1.0;
+      e.x(1, e.col(m1, b)) = 1.0;
+      e.x(1, e.col(m2, b)) = 1.0;
+      e.target(0, e.col(steps - 1, b)) = e.x(0, e.col(m1, b)) + e.x(0, e.col(m2, b));
+      e.mask(0, e.col(steps - 1, b)) = 1.0;
     }
     return e;
   }

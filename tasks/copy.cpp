@@ -38,24 +38,16 @@ class CopyTask final : public Task {
     const int blank = symbols_;
     const int marker = symbols_ + 1;
     const int recall = length_ + delay_;  // the marker step, where the first answer is due
-    const Eigen::Index cols = static_cast<Eigen::Index>(steps) * batch;
-    auto col = [batch](int t, int b) { return static_cast<Eigen::Index>(t) * batch + b; };
-
-    Episode e;
-    e.steps = steps;
-    e.batch = batch;
-    e.x = Eigen::MatrixXd::Zero(input_size(), cols);
-    e.target = Eigen::MatrixXd::Zero(output_size(), cols);
-    e.mask = Eigen::MatrixXd::Zero(1, cols);
+    Episode e = Episode::zeros(input_size(), output_size(), steps, batch);
     std::uniform_int_distribution<int> pick(0, symbols_ - 1);
     for (int b = 0; b < batch; ++b) {
       for (int i = 0; i < length_; ++i) {
         const int s = pick(rng_);
-        e.x(s, col(i, b)) = 1.0;
-        e.target(s, col(recall + i, b)) = 1.0;
-        e.mask(0, col(recall + i, b)) = 1.0;
+        e.x(s, e.col(i, b)) = 1.0;
+        e.target(s, e.col(recall + i, b)) = 1.0;
+        e.mask(0, e.col(recall + i, b)) = 1.0;
       }
-      for (int t = length_; t < steps; ++t) e.x(t == recall ? marker : blank, col(t, b)) = 1.0;
+      for (int t = length_; t < steps; ++t) e.x(t == recall ? marker : blank, e.col(t, b)) = 1.0;
     }
     return e;
   }

@@ -41,28 +41,20 @@ class DelayedRecallTask final : public Task {
     const int store = values_;
     const int recall = values_ + 1;
     const int first_recall = items_ + delay_;
-    const Eigen::Index cols = static_cast<Eigen::Index>(steps) * batch;
-    auto col = [batch](int t, int b) { return static_cast<Eigen::Index>(t) * batch + b; };
-
-    Episode e;
-    e.steps = steps;
-    e.batch = batch;
-    e.x = Eigen::MatrixXd::Zero(input_size(), cols);
-    e.target = Eigen::MatrixXd::Zero(output_size(), cols);
-    e.mask = Eigen::MatrixXd::Zero(1, cols);
+    Episode e = Episode::zeros(input_size(), output_size(), steps, batch);
     std::uniform_int_distribution<int> pick(0, values_ - 1);
     for (int b = 0; b < batch; ++b) {
       for (int i = 0; i < items_; ++i) {
         const int v = pick(rng_);
-        e.x(v, col(i, b)) = 1.0;
-        e.x(store, col(i, b)) = 1.0;
-        const Eigen::Index r = col(first_recall + i, b);
+        e.x(v, e.col(i, b)) = 1.0;
+        e.x(store, e.col(i, b)) = 1.0;
+        const Eigen::Index r = e.col(first_recall + i, b);
         e.x(recall, r) = 1.0;
         e.target(v, r) = 1.0;
         e.mask(0, r) = 1.0;
       }
       if (distractors_)
-        for (int t = items_; t < first_recall; ++t) e.x(pick(rng_), col(t, b)) = 1.0;
+        for (int t = items_; t < first_recall; ++t) e.x(pick(rng_), e.col(t, b)) = 1.0;
     }
     return e;
   }
