@@ -13,7 +13,7 @@ struct Command {
   int (*run)(const Args&);
 };
 
-// "a,b:k=v:k=v" -> ["a", "b:k=v,k=v"]: algorithm lists on the command line.
+// "a,b:k=v:k=v" -> ["a", "b:k=v:k=v"]: algorithm lists on the command line.
 std::vector<std::string> split_algorithm_list(const std::string& list);
 
 int train_command(const Args& args);

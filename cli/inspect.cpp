@@ -39,22 +39,8 @@ bool parse(const Args& args, po::options_description& d, const po::positional_op
 }  // namespace
 
 std::vector<std::string> split_algorithm_list(const std::string& list) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  while (a <= list.size()) {
-    size_t c = list.find(',', a);
-    if (c == std::string::npos) c = list.size();
-    std::string item = list.substr(a, c - a);
-    if (!item.empty()) {
-      // Inside one algorithm, options are separated by ':' (name:k=v:k=v) so the list can use commas.
-      auto colon = item.find(':');
-      if (colon != std::string::npos)
-        for (size_t i = colon + 1; i < item.size(); ++i)
-          if (item[i] == ':') item[i] = ',';
-      out.push_back(item);
-    }
-    a = c + 1;
-  }
+  // Inside one algorithm, options are separated by ':' (name:k=v:k=v), so the list itself can use commas.
+  auto out = split_list(list, ",");
   if (out.empty()) fail("the algorithm list '{}' is empty", list);
   return out;
 }

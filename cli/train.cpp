@@ -111,23 +111,16 @@ namespace {
 // "0.001,0.01" -> numbers; an item that is not a number is an error naming the option.
 std::vector<double> number_list(const std::string& text, const char* option) {
   std::vector<double> out;
-  size_t a = 0;
-  while (a <= text.size()) {
-    size_t c = text.find(',', a);
-    if (c == std::string::npos) c = text.size();
-    const std::string item = text.substr(a, c - a);
-    if (!item.empty()) {
-      size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(item, &used);
-      } catch (const std::logic_error&) {
-        used = 0;
-      }
-      if (used != item.size() || !std::isfinite(v)) fail("{}: '{}' is not a number", option, item);
-      out.push_back(v);
+  for (const auto& item : split_list(text, ",")) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
     }
-    a = c + 1;
+    if (used != item.size() || !std::isfinite(v)) fail("{}: '{}' is not a number", option, item);
+    out.push_back(v);
   }
   if (out.empty()) fail("{} is empty", option);
   return out;
@@ -233,7 +226,7 @@ int compare_command(const Args& args) {
           c.out = p.config.out + "/" + label(specs[i]) + (grid ? fmt::format("/lr{}_seed{}", lr, seed) : "");
           c.progress = true;
           const TrainResult r = train_in_child(c, specs[i]);
-          // The algorithm spec may hold commas (tbptt:k1=1,k2=10): quote it.
+          // An algorithm spec may hold commas (tbptt:k1=1,k2=10): quote it.
           csv += fmt::format("\"{}\",{},{},{},{},{},{},{}\n", specs[i], lr, seed, r.eval_loss, r.chance_loss,
                              r.eval_accuracy >= 0 ? fmt::format("{}", r.eval_accuracy) : "", r.steps_per_second,
                              r.peak_rss_mb);

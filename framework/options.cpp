@@ -76,6 +76,18 @@ std::map<std::string, std::string> parse_key_values(const std::vector<std::strin
   return out;
 }
 
+std::vector<std::string> split_list(const std::string& text, const std::string& separators) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= text.size()) {
+    size_t c = text.find_first_of(separators, a);
+    if (c == std::string::npos) c = text.size();
+    if (c > a) out.push_back(text.substr(a, c - a));
+    a = c + 1;
+  }
+  return out;
+}
+
 std::string describe(const std::vector<OptionSpec>& specs) {
   std::string out;
   for (const auto& s : specs) out += fmt::format("{}{}={}", out.empty() ? "" : " ", s.name, s.default_value);

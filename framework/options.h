@@ -42,6 +42,9 @@ class Options {
 // Parses "k=v" strings (as given on the command line) into a map; a string without '=' is an error naming `what`.
 std::map<std::string, std::string> parse_key_values(const std::vector<std::string>& items, const std::string& what);
 
+// The non-empty pieces of `text` between any of the `separators`: "a,,b" -> {"a", "b"}.
+std::vector<std::string> split_list(const std::string& text, const std::string& separators);
+
 // "k1=v1 k2=v2" of the specs' defaults, for listings.
 std::string describe(const std::vector<OptionSpec>& specs);
 

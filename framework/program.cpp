@@ -305,6 +305,7 @@ template <class T>
 double Program<T>::correct(const Frame<T>& f, const ConstMatRef<T>& target, const ConstMatRef<T>& mask) const {
   // A column counts when every output population gets it right.
   Mat<T> ok = mask;
+  const Mat<T> one = Mat<T>::Ones(1, 1);
   for (size_t i = 0; i < pops_info_.size(); ++i) {
     const auto& info = pops_info_[i];
     if (info.role != Role::output) continue;
@@ -313,7 +314,6 @@ double Program<T>::correct(const Frame<T>& f, const ConstMatRef<T>& target, cons
     auto y = f.z.middleRows(info.z_offset + info.shape.out_slot * n, n);
     for (Eigen::Index b = 0; b < y.cols(); ++b) {
       if (ok(0, b) == T(0)) continue;
-      Mat<T> one = Mat<T>::Ones(1, 1);
       ok(0, b) = count_correct<T>(kind, y.col(b), target.middleRows(info.io_offset, n).col(b), one) > 0 ? 1 : 0;
     }
   }

@@ -24,16 +24,8 @@ std::pair<std::string, std::map<std::string, std::string>> parse_algorithm_spec(
   const auto colon = spec.find(':');
   const std::string name = spec.substr(0, colon);
   if (name.empty()) fail("algorithm list: empty algorithm name in '{}'", spec);
-  std::vector<std::string> items;
-  if (colon != std::string::npos) {
-    const std::string rest = spec.substr(colon + 1);
-    for (size_t a = 0; a <= rest.size();) {
-      size_t c = rest.find(',', a);
-      if (c == std::string::npos) c = rest.size();
-      if (c > a) items.push_back(rest.substr(a, c - a));
-      a = c + 1;
-    }
-  }
+  // Options follow the name, separated by ':' (as on the command line, where ',' separates algorithms) or ','.
+  const auto items = colon == std::string::npos ? std::vector<std::string>{} : split_list(spec.substr(colon + 1), ":,");
   return {name, parse_key_values(items, fmt::format("algorithm '{}'", name))};
 }
 

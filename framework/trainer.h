@@ -47,7 +47,7 @@ struct TrainResult {
 // Checks everything (model, task, algorithm, options, output folder) before the first step, then trains.
 TrainResult train(const TrainConfig& config);
 
-// "name" or "name:k=v,k=v" -> name and options, as used by --algos lists.
+// "name", "name:k=v:k=v" or "name:k=v,k=v" -> name and options, as used by --algos lists.
 std::pair<std::string, std::map<std::string, std::string>> parse_algorithm_spec(const std::string& spec);
 
 }  // namespace credo

@@ -66,7 +66,7 @@ class KfRtrl final : public CreditAlgorithm<T> {
 
   void reset(int batch) override {
     const int N = this->prog_.state_size();
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     x_.resize(batch);
     u_.resize(batch);
     for (auto& m : x_) m.setZero(N, k_);

@@ -67,7 +67,7 @@ class Rflo final : public CreditAlgorithm<T> {
   }
 
   void reset(int batch) override {
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     trace_.setZero(this->prog_.param_count(), batch);
     err_.setZero(this->prog_.output_size(), batch);
     for (auto& h : hidden_) h.signal.setZero(this->prog_.populations()[h.pop].shape.units, batch);

@@ -14,7 +14,7 @@ class Rtrl final : public CreditAlgorithm<T> {
 
   void reset(int batch) override {
     const int N = this->prog_.state_size(), P = this->prog_.param_count();
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     gamma_.resize(batch);
     for (auto& g : gamma_) g.setZero(N, P);  // keeps the allocation when the shape is unchanged
     next_.setZero(N, P);

@@ -47,7 +47,7 @@ class Snap final : public CreditAlgorithm<T> {
 
   void reset(int batch) override {
     const int N = this->prog_.state_size(), P = this->prog_.param_count();
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     gamma_.resize(batch);
     const int rows = cheap_ ? P : N, cols = cheap_ ? slots_ : P;
     for (auto& g : gamma_) g.setZero(rows, cols);

@@ -33,7 +33,7 @@ class Uoro final : public CreditAlgorithm<T> {
 
   void reset(int batch) override {
     const int N = this->prog_.state_size(), P = this->prog_.param_count();
-    this->s_ = this->prog_.zero_state(batch);
+    this->s_.setZero(this->prog_.state_size(), batch);
     s_tilde_.resize(batch);
     theta_tilde_.resize(batch);
     for (auto& v : s_tilde_) v.setZero(N, 1);
