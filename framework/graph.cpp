@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "framework/error.h"
+#include "framework/module.h"
 #include "framework/population.h"
 
 namespace credo {
@@ -170,8 +171,11 @@ int ModelGraph::find(const std::string& population) const {
 }
 
 std::string ModelGraph::edge_name(const ProjectionSpec& e) const {
+  std::string attrs;
+  if (e.delay) attrs += fmt::format("delay={}", e.delay);
+  if (!e.port.empty()) attrs += fmt::format("{}port={}", attrs.empty() ? "" : " ", e.port);
   return fmt::format("{} -> {}{}", populations[e.source].name, populations[e.target].name,
-                     e.delay ? fmt::format(" [delay={}]", e.delay) : "");
+                     attrs.empty() ? "" : fmt::format(" [{}]", attrs));
 }
 
 ModelGraph parse_model(const std::string& text, const std::string& source) {
@@ -234,8 +238,11 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
         if (!inits.count(it->second))
           fail("{}: init is '{}', must be one of normal, orthogonal, identity, zero", where, it->second);
         pr.init = it->second;
+      } else if (attr == "port") {
+        if (it->second.empty()) fail("{}: port is empty; name one of the target module's ports", where);
+        pr.port = it->second;
       } else if (!drawing_attributes().count(attr))
-        fail("{}: unknown attribute '{}' (projections take delay, init, gain)", where, attr);
+        fail("{}: unknown attribute '{}' (projections take delay, init, gain, port)", where, attr);
     }
     g.projections.push_back(pr);
   }
@@ -288,16 +295,55 @@ void check_model(ModelGraph& g) {
     // Resolving the kind's options here rejects unknown attributes at load time, naming the node.
     p.attributes = Options(where, entry.options, p.attributes).values();
   }
+  // Modules: their ports, made from the node's resolved options, so a port's size can depend on them.
+  std::vector<std::unique_ptr<Module<double>>> module(n);
+  for (int i = 0; i < n; ++i) {
+    const auto& p = g.populations[i];
+    const auto& entry = registry.find(p.kind, "population kind");
+    if (entry.make.is_module())
+      module[i] = entry.make.module_double(p.size, Options(fmt::format("{}: node '{}'", g.source, p.name),
+                                                           entry.options, p.attributes));
+  }
+  std::vector<std::vector<int>> port_used(n);
+  for (int i = 0; i < n; ++i)
+    if (module[i]) port_used[i].assign(module[i]->shape().ports.size(), 0);
   DotGraph instant(n);
   for (const auto& e : g.projections) {
     const std::string where = fmt::format("{}: edge '{}'", g.source, g.edge_name(e));
     if (role[e.target] == Role::input) fail("{}: an input population cannot receive projections", where);
+    if (const auto* m = module[e.target].get()) {
+      const auto& ports = m->shape().ports;
+      std::string names;
+      for (const auto& q : ports) names += (names.empty() ? "" : ", ") + q.name;
+      if (e.port.empty())
+        fail("{}: node '{}' is a {} module: say which port the projection feeds (port=..., one of {})", where,
+             g.populations[e.target].name, g.populations[e.target].kind, names);
+      auto it = std::find_if(ports.begin(), ports.end(), [&](const ModulePort& q) { return q.name == e.port; });
+      if (it == ports.end())
+        fail("{}: node '{}' ({}) has no port '{}' (its ports: {})", where, g.populations[e.target].name,
+             g.populations[e.target].kind, e.port, names);
+      ++port_used[e.target][it - ports.begin()];
+      if (e.init == "identity" && it->size != g.populations[e.source].size)
+        fail("{}: init=identity needs the port's size ({} for port '{}') to equal the source's ({})", where, it->size,
+             e.port, g.populations[e.source].size);
+    } else if (!e.port.empty()) {
+      fail("{}: port={} but node '{}' ({}) is a population, not a module: drop the port attribute", where, e.port,
+           g.populations[e.target].name, g.populations[e.target].kind);
+    }
     if (e.delay == 0 && e.source == e.target)
       fail("{}: a zero-delay self-projection is a cycle with no delayed edge; give it delay=1", where);
-    if (e.init == "identity" && g.populations[e.source].size != g.populations[e.target].size)
+    if (e.init == "identity" && !module[e.target] && g.populations[e.source].size != g.populations[e.target].size)
       fail("{}: init=identity needs equal source and target sizes ({} vs {})", where,
            g.populations[e.source].size, g.populations[e.target].size);
     if (e.delay == 0) boost::add_edge(e.source, e.target, instant);
+  }
+  for (int i = 0; i < n; ++i) {
+    if (!module[i]) continue;
+    const auto& ports = module[i]->shape().ports;
+    for (size_t k = 0; k < ports.size(); ++k)
+      if (ports[k].required && !port_used[i][k])
+        fail("{}: node '{}' ({}): required port '{}' receives no projection (add e.g. 'h -> {} [port={}]')", g.source,
+             g.populations[i].name, g.populations[i].kind, ports[k].name, g.populations[i].name, ports[k].name);
   }
   std::vector<int> component(n);
   const int components = boost::strong_components(
@@ -371,6 +417,7 @@ std::string write_model(const ModelGraph& g) {
         const auto* s = spec_of[e];
         // gain in full precision, so a saved model reproduces the run.
         out << "[delay=" << s->delay << ", init=" << quote(s->init) << ", gain=" << quote(fmt::format("{}", s->gain));
+        if (!s->port.empty()) out << ", port=" << quote(s->port) << ", headlabel=" << quote(s->port);
         if (s->delay > 0) out << ", style=dashed, label=" << quote(fmt::format("d={}", s->delay));
         out << "]";
       },

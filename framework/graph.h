@@ -24,6 +24,7 @@ struct ProjectionSpec {
   int delay = 0;
   std::string init = "normal";  // normal | orthogonal | identity | zero
   double gain = 1.0;
+  std::string port;  // the input port of a memory-module target (empty for a population target)
 };
 
 // The checked structure of a model. The DOT parsing, cycle and reachability checks run on a Boost.Graph

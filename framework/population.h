@@ -64,11 +64,18 @@ class Population {
   PopulationShape shape_;
 };
 
-// A registered population kind: its role and how to make it in float or double.
+template <class T>
+class Module;  // framework/module.h
+
+// A registered node kind: its role and how to make it in float or double. A unit-local population has
+// make_float/make_double; a memory module (framework/module.h) has module_float/module_double instead.
 struct PopulationKind {
   Role role = Role::hidden;
   std::function<std::unique_ptr<Population<float>>(int size, const Options&)> make_float;
   std::function<std::unique_ptr<Population<double>>(int size, const Options&)> make_double;
+  std::function<std::unique_ptr<Module<float>>(int size, const Options&)> module_float;
+  std::function<std::unique_ptr<Module<double>>(int size, const Options&)> module_double;
+  bool is_module() const { return static_cast<bool>(module_double); }
 };
 using PopulationRegistry = Registry<PopulationKind>;
 
