@@ -67,8 +67,12 @@ int graph_command(const Args& args) {
     const auto& p = prog.populations()[i];
     std::string attrs;
     for (const auto& [k, v] : g.populations[i].attributes) attrs += fmt::format(" {}={}", k, v);
-    fmt::print("  {:<10} {:<7} size {:<5} state {:<5}{}\n", p.name, p.kind, p.shape.units,
-               p.state_offset >= 0 ? p.shape.slots * p.shape.units : 0, attrs);
+    const int state = (p.state_offset >= 0 ? p.shape.slots * p.shape.units : 0) +
+                      (p.module_state_offset >= 0 ? p.module_shape.state : 0);
+    std::string ports;
+    for (const auto& q : p.module_shape.ports) ports += fmt::format("{}{}({})", ports.empty() ? "" : " ", q.name, q.size);
+    fmt::print("  {:<10} {:<7} size {:<5} state {:<5}{}{}\n", p.name, p.kind, p.shape.units, state, attrs,
+               ports.empty() ? "" : fmt::format("  ports: {}", ports));
   }
   fmt::print("\nprojections:\n");
   for (size_t k = 0; k < g.projections.size(); ++k) {
@@ -149,11 +153,27 @@ int list_command(const Args& args) {
   };
   fmt::print("population kinds (node kind=...):\n");
   for (const auto& [name, e] : PopulationRegistry::get().all())
-    fmt::print("  {:<10} {}{}\n", name, e.help, opts(e.options));
+    if (!e.make.is_module()) fmt::print("  {:<10} {}{}\n", name, e.help, opts(e.options));
+  fmt::print("\nmemory modules (node kind=...; projections into them name a port: h -> m [port=query]):\n");
+  for (const auto& [name, e] : PopulationRegistry::get().all()) {
+    if (!e.make.is_module()) continue;
+    // Port sizes depend on the node's size and options: shown for size=N with the default options.
+    const int n = 16;
+    const auto m = e.make.module_double(n, Options(fmt::format("module '{}'", name), e.options, {}));
+    std::string ports;
+    for (const auto& q : m->shape().ports)
+      ports += fmt::format("\n      port {:<8} {} rows at size={}{}{}", q.name, q.size, n, q.required ? "" : " (optional)",
+                           q.help.empty() ? "" : "  " + q.help);
+    fmt::print("  {:<12} {}{}{}\n", name, e.help, ports, opts(e.options));
+  }
   fmt::print("\ncredit algorithms (--algo):\n");
   for (const auto& [name, e] : AlgorithmRegistry::get().all()) {
     fmt::print("  {:<10} {}{}{}\n", name, e.help, e.make.exact ? " [exact]" : "", e.make.online ? " [online]" : "");
-    fmt::print("      supports: {}{}\n", e.make.supports.empty() ? "every population kind" : fmt::format("{}", fmt::join(e.make.supports, ", ")), opts(e.options));
+    const std::string kinds = e.make.supports.empty() ? "every population kind" : fmt::format("{}", fmt::join(e.make.supports, ", "));
+    fmt::print("      supports: {}{}{}\n", kinds,
+               e.make.unit_local ? " (unit-local only: no memory modules)"
+                                 : (e.make.supports.empty() ? " and memory module" : ""),
+               opts(e.options));
   }
   fmt::print("\ntasks (--task):\n");
   for (const auto& [name, e] : TaskRegistry::get().all()) fmt::print("  {:<15} {}{}\n", name, e.help, opts(e.options));

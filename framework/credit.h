@@ -61,6 +61,8 @@ struct AlgorithmKind {
   bool online = false;  // gives a gradient every step
   std::function<std::unique_ptr<CreditAlgorithm<float>>(Program<float>&, const Options&)> make_float;
   std::function<std::unique_ptr<CreditAlgorithm<double>>(Program<double>&, const Options&)> make_double;
+  // Relies on unit-local structure (per-unit influence, per-block biases): refuses models with memory modules.
+  bool unit_local = false;
 };
 using AlgorithmRegistry = Registry<AlgorithmKind>;
 
@@ -73,8 +75,9 @@ std::unique_ptr<CreditAlgorithm<T>> make_algorithm(const std::string& name,
 
 }  // namespace credo
 
-// Registers CLASS<T>, constructible as CLASS<T>(Program<T>&, const Options&).
-#define CREDO_REGISTER_ALGORITHM(NAME, CLASS, HELP, OPTIONS, SUPPORTS, EXACT, ONLINE)                      \
+// Registers CLASS<T>, constructible as CLASS<T>(Program<T>&, const Options&). An optional last argument
+// `true` marks an algorithm that relies on unit-local structure (AlgorithmKind::unit_local).
+#define CREDO_REGISTER_ALGORITHM(NAME, CLASS, HELP, OPTIONS, SUPPORTS, EXACT, ONLINE, ...)                 \
   static const bool CREDO_CONCAT(credo_algorithm_registered_, __LINE__) =                                 \
       ::credo::AlgorithmRegistry::get().add(                                                              \
           {NAME, HELP, OPTIONS,                                                                           \
@@ -85,4 +88,5 @@ std::unique_ptr<CreditAlgorithm<T>> make_algorithm(const std::string& name,
                },                                                                                         \
                [](::credo::Program<double>& p, const ::credo::Options& o) {                              \
                  return std::unique_ptr<::credo::CreditAlgorithm<double>>(new CLASS<double>(p, o));      \
-               }}})
+               },                                                                                         \
+               __VA_ARGS__}})

@@ -64,6 +64,7 @@ std::vector<std::pair<int, int>> state_coordinates(Program<double>& prog, int B,
         if (i >= 0 && !covered[i]) rows.push_back(i), covered[i] = 1;
     };
     if (p.state_offset >= 0) span(p.state_offset, p.shape.slots * p.shape.units);
+    if (p.module_state_offset >= 0) span(p.module_state_offset, p.module_shape.state);
     for (int off : p.buffer_offsets) span(off, p.shape.units);
     if (!rows.empty()) groups.push_back(std::move(rows));
   }
@@ -211,10 +212,19 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   const auto state_coords = state_coordinates(prog, B, per_block, aux);
   if (info) *info = {P, N, per_block, static_cast<int>(coords.size())};
 
-  // One step from a random state: VJP and JVP against central differences.
-  const M s_prev = random_matrix(N, B, rng, 0.5);
-  const M x = random_matrix(prog.input_size(), B, rng);
+  // One step from a random state: VJP and JVP against central differences. A memory module's state has
+  // structure (a step counter, normalised weightings) that a random vector would break, so with modules in
+  // the model the state is one the model reaches: three steps on random inputs from the zero state.
+  M s_prev = random_matrix(N, B, rng, 0.5);
   Frame<double> f = prog.make_frame(B);
+  if (prog.first_module() >= 0) {
+    s_prev.setZero();
+    for (int t = 0; t < 3; ++t) {
+      prog.forward(s_prev, random_matrix(prog.input_size(), B, rng), f);
+      s_prev = f.s;
+    }
+  }
+  const M x = random_matrix(prog.input_size(), B, rng);
   auto step_fn = [&](const M& s0, const V& theta, M& s1, M& y) {
     V saved = prog.params();
     prog.params() = theta;

@@ -10,19 +10,28 @@
 
 namespace credo {
 
-// Buffers reused from step to step; resized only when the batch size or tangent count changes.
+// Buffers reused from step to step. Tangent buffers keep the largest tangent count seen and are used through
+// leftCols(K), so calls with different counts (a JVP, a state Jacobian, a drive influence) never resize each
+// other's buffers; everything is linear in the size of the model.
+template <class T>
+struct Program<T>::Reverse {
+  Mat<T> dz;                 // z_rows x B cotangents
+  std::vector<Mat<T>> dd;    // per node: drive cotangent, drive_rows x B
+  Mat<T> zero_state;         // zeros, largest module state x B (a module's state cotangent when ds is zero)
+};
+
 template <class T>
 struct Program<T>::Workspace {
-  std::vector<Mat<T>> drive;   // per population: blocks*n x B
-  std::vector<Mat<T>> tdrive;  // per population: blocks*n x K tangents
-  Mat<T> dz;                   // z_rows x B cotangents
+  std::vector<Mat<T>> drive;   // per population: drive_rows x B
+  Reverse batch, column;       // vjp over the batch; vjp_column
+  std::vector<Mat<T>> tdrive;  // per node: drive_rows x K tangents
   Mat<T> tz;                   // z_rows x K tangents
-  Mat<T> eye;                  // identity tangents for state_jacobian / immediate influence
-  // drive_influence's own buffers, per population p it is asked about (p's drive count as tangent count), so
-  // that it and the JVP, or calls for populations of different sizes, never resize each other's buffers.
-  std::vector<Mat<T>> g;                    // per p: ds_t/d drive_p for add_immediate_influence
-  std::vector<Mat<T>> gz;                   // per p: z_rows x R_p
-  std::vector<std::vector<Mat<T>>> gdrive;  // per p, per q: q's drive tangents, blocks*n x R_p
+  Mat<T> eye;                  // identity tangents for state_jacobian
+  // drive_influence's own buffers: z tangents, and per node its drive tangents, with as many columns as the
+  // largest drive asked about.
+  Mat<T> gz;
+  std::vector<Mat<T>> gdrive;
+  Mat<T> g;  // ds_t/d drive_p for add_immediate_influence
 };
 
 namespace {
@@ -37,6 +46,13 @@ void grow(int& counter, long long add, const std::string& source, const std::str
   counter = static_cast<int>(next);
 }
 
+// m.leftCols(cols) with m grown (never shrunk) to rows x at least cols.
+template <class T>
+MatRef<T> columns(Mat<T>& m, Eigen::Index rows, Eigen::Index cols) {
+  if (m.rows() != rows || m.cols() < cols) m.resize(rows, std::max(cols, m.cols()));
+  return m.leftCols(cols);
+}
+
 }  // namespace
 
 template <class T>
@@ -46,18 +62,48 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
   pops_info_.resize(np);
   impl_.resize(np);
   loss_kind_.resize(np);
+  modules_.resize(np);
   for (int i = 0; i < np; ++i) {
     const auto& spec = graph_.populations[i];
     const std::string where = fmt::format("{}: node '{}'", graph_.source, spec.name);
     const auto& entry = registry.find(spec.kind, "population kind");
     Options opts(where, entry.options, spec.attributes);
-    if constexpr (std::is_same_v<T, float>) impl_[i] = entry.make.make_float(spec.size, opts);
-    else impl_[i] = entry.make.make_double(spec.size, opts);
     auto& info = pops_info_[i];
     info.name = spec.name;
     info.kind = spec.kind;
     info.role = entry.make.role;
-    info.shape = impl_[i]->shape();
+    if (entry.make.is_module()) {
+      if constexpr (std::is_same_v<T, float>) modules_[i] = entry.make.module_float(spec.size, opts);
+      else modules_[i] = entry.make.module_double(spec.size, opts);
+      info.module = true;
+      info.module_shape = modules_[i]->shape();
+      const auto& ms = info.module_shape;
+      if (ms.out <= 0 || ms.state < 0 || ms.work < 0)
+        fail("{}: module kind '{}' declares {} output rows, {} state rows, {} work rows", where, spec.kind, ms.out,
+             ms.state, ms.work);
+      info.shape.units = ms.out;
+      info.shape.slots = 1;
+      info.shape.blocks = static_cast<int>(ms.ports.size());
+      info.shape.dz_ddrive.clear();
+      info.shape.dz_dzprev.clear();
+      for (const auto& [first, rows] : ms.memory_rows)
+        if (first < 0 || rows < 0 || first + rows > ms.state)
+          fail("{}: module kind '{}' declares memory rows [{}, {}) outside its {} state rows", where, spec.kind, first,
+               first + rows, ms.state);
+      long long in_rows = 0;
+      for (const auto& port : ms.ports) in_rows += port.size;
+      grow(info.drive_rows, in_rows, graph_.source, fmt::format("node '{}'", spec.name));
+      int jr = 0;
+      grow(jr, static_cast<long long>(info.drive_rows) + ms.work, graph_.source, fmt::format("node '{}'", spec.name));
+      info.jac_rows = jr;
+    } else {
+      if constexpr (std::is_same_v<T, float>) impl_[i] = entry.make.make_float(spec.size, opts);
+      else impl_[i] = entry.make.make_double(spec.size, opts);
+      info.shape = impl_[i]->shape();
+      grow(info.drive_rows, static_cast<long long>(info.shape.blocks) * info.shape.units, graph_.source,
+           fmt::format("node '{}'", spec.name));
+      info.jac_rows = info.shape.jac_rows();
+    }
     if (info.role == Role::output) loss_kind_[i] = parse_loss(impl_[i]->loss(), where);
   }
   // Which populations are carried in s, and how long their delay lines are.
@@ -70,13 +116,16 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     info.z_offset = z_rows_;
     grow(z_rows_, static_cast<long long>(info.shape.slots) * n, graph_.source, pop);
     info.jac_offset = jac_rows_;
-    grow(jac_rows_, static_cast<long long>(info.shape.dz_ddrive.size() + info.shape.dz_dzprev.size()) * n,
-         graph_.source, pop);
+    grow(jac_rows_, info.jac_rows, graph_.source, pop);
     if (info.role == Role::input) info.io_offset = input_size_, input_size_ += n;
     if (info.role == Role::output) info.io_offset = output_size_, output_size_ += n;
     if (info.shape.memory || max_delay[i] >= 1) {
       info.state_offset = state_size_;
       grow(state_size_, static_cast<long long>(info.shape.slots) * n, graph_.source, pop + "'s state");
+    }
+    if (info.module && info.module_shape.state > 0) {
+      info.module_state_offset = state_size_;
+      grow(state_size_, info.module_shape.state, graph_.source, pop + "'s memory (state)");
     }
   }
   for (int i = 0; i < np; ++i)
@@ -85,24 +134,37 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
       grow(state_size_, pops_info_[i].shape.units, graph_.source,
            fmt::format("the delay line of node '{}' (state)", pops_info_[i].name));
     }
-  // Parameters: each population's biases, then each projection's weights.
+  // Parameters: each population's biases (a module's: each port's), then each projection's weights.
   int offset = 0;
   for (int i = 0; i < np; ++i) {
     auto& info = pops_info_[i];
     const int n = info.shape.units;
     info.bias_offsets.assign(info.shape.blocks, -1);
     if (info.role == Role::input) continue;
+    if (info.module) {
+      int row = 0;
+      for (size_t k = 0; k < info.module_shape.ports.size(); ++k) {
+        const auto& port = info.module_shape.ports[k];
+        if (!std::isnan(port.bias_init) && port.size > 0) {
+          info.bias_offsets[k] = offset;
+          info.biases.push_back({row, port.size, offset});
+          blocks_.push_back({fmt::format("b[{}:{}]", info.name, port.name), info.name, offset, port.size, port.size, 1,
+                             true});
+          grow(offset, port.size, graph_.source, fmt::format("the biases of node '{}'", info.name));
+        }
+        row += port.size;
+      }
+      continue;
+    }
     for (int g = 0; g < info.shape.blocks; ++g) {
       if (g < static_cast<int>(info.shape.bias_init.size()) && !std::isnan(info.shape.bias_init[g])) {
         info.bias_offsets[g] = offset;
+        info.biases.push_back({g * n, n, offset});
         grow(offset, n, graph_.source, fmt::format("the biases of node '{}'", info.name));
       }
     }
-    const int first = info.bias_offsets.empty() ? -1 : *std::max_element(info.bias_offsets.begin(), info.bias_offsets.end());
-    if (first >= 0) {
-      int lo = offset, count = 0;
-      for (int o : info.bias_offsets)
-        if (o >= 0) lo = std::min(lo, o), count += n;
+    if (!info.biases.empty()) {
+      const int lo = info.biases.front().offset, count = offset - lo;
       blocks_.push_back({fmt::format("b[{}]", info.name), info.name, lo, count, count, 1, true});
     }
   }
@@ -114,11 +176,19 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     e.target = spec.target;
     e.delay = spec.delay;
     const bool delayed = spec.delay > 0;
-    e.first_block = delayed ? dst.shape.rec_first : dst.shape.ff_first;
-    const int count = delayed ? dst.shape.rec_count : dst.shape.ff_count;
-    e.rows = count * dst.shape.units;
     e.cols = pops_info_[spec.source].shape.units;
-    e.drive_row = e.first_block * dst.shape.units;
+    if (dst.module) {
+      // The graph check guarantees the port exists.
+      e.first_block = -1;
+      e.drive_row = dst.module_shape.port_row(spec.port);
+      for (const auto& port : dst.module_shape.ports)
+        if (port.name == spec.port) e.rows = port.size;
+    } else {
+      e.first_block = delayed ? dst.shape.rec_first : dst.shape.ff_first;
+      const int count = delayed ? dst.shape.rec_count : dst.shape.ff_count;
+      e.rows = count * dst.shape.units;
+      e.drive_row = e.first_block * dst.shape.units;
+    }
     e.weight_offset = offset;
     grow(offset, static_cast<long long>(e.rows) * e.cols, graph_.source,
          fmt::format("projection '{}'", graph_.edge_name(spec)));
@@ -128,21 +198,25 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
     projs_.push_back(e);
   }
   theta_ = Vec<T>::Zero(offset);
-  // A population whose delay-0 projections lead (directly or not) to another carried population influences
-  // s_t beyond its own units within one step; its immediate influence needs the general path.
+  // A node whose delay-0 projections lead (directly or not) to another carried node influences s_t beyond
+  // its own units within one step; its immediate influence needs the general path. One pass over the
+  // delay-0 projections in reverse in-step order: linear in the size of the graph.
+  std::vector<std::vector<int>> instant_out(np);
+  for (const auto& e : projs_)
+    if (e.delay == 0) instant_out[e.source].push_back(e.target);
   for (auto it = graph_.order.rbegin(); it != graph_.order.rend(); ++it) {
     auto& info = pops_info_[*it];
-    for (const auto& e : projs_) {
-      if (e.source != *it || e.delay != 0) continue;
-      const auto& dst = pops_info_[e.target];
-      if (dst.state_offset >= 0 || dst.instant_reaches_state) info.instant_reaches_state = true;
+    for (int t : instant_out[*it]) {
+      const auto& dst = pops_info_[t];
+      if (dst.state_offset >= 0 || dst.module_state_offset >= 0 || dst.instant_reaches_state)
+        info.instant_reaches_state = true;
     }
   }
   ws_->drive.resize(np);
   ws_->tdrive.resize(np);
-  ws_->g.resize(np);
-  ws_->gz.resize(np);
-  ws_->gdrive.assign(np, std::vector<Mat<T>>(np));
+  ws_->gdrive.resize(np);
+  ws_->batch.dd.resize(np);
+  ws_->column.dd.resize(np);
 }
 
 template <class T>
@@ -161,15 +235,21 @@ void Program<T>::init_params(std::mt19937_64& rng) {
   std::normal_distribution<double> normal(0.0, 1.0);
   theta_.setZero();
   for (const auto& info : pops_info_)
-    for (int g = 0; g < info.shape.blocks; ++g)
-      if (info.bias_offsets[g] >= 0)
+    for (size_t g = 0; g < info.bias_offsets.size(); ++g) {
+      if (info.bias_offsets[g] < 0) continue;
+      if (info.module)
+        theta_.segment(info.bias_offsets[g], info.module_shape.ports[g].size)
+            .setConstant(T(info.module_shape.ports[g].bias_init));
+      else
         theta_.segment(info.bias_offsets[g], info.shape.units).setConstant(T(info.shape.bias_init[g]));
+    }
   std::vector<int> fan_in(pops_info_.size(), 0);
   for (const auto& e : projs_) fan_in[e.target] += e.cols;
   for (size_t k = 0; k < projs_.size(); ++k) {
     const auto& e = projs_[k];
     const auto& spec = graph_.projections[k];
-    const int n = pops_info_[e.target].shape.units;
+    // Gate blocks of a population get their own orthogonal / identity blocks; a module's port is one block.
+    const int n = pops_info_[e.target].module ? e.rows : pops_info_[e.target].shape.units;
     Eigen::MatrixXd w = Eigen::MatrixXd::Zero(e.rows, e.cols);
     if (spec.init == "normal") {
       const double sd = spec.gain / std::sqrt(static_cast<double>(fan_in[e.target]));
@@ -214,6 +294,12 @@ int delayed_row(const Info& src, int delay) {
 // gw += dd src^T. At batch 1 this is a rank-one update; spelled as one, Eigen takes its outer-product path
 // instead of a depth-1 GEMM with packing (or, for a one-row weight such as a readout, coefficient-wise dot
 // products), which made the weight gradient the largest cost of a batch-1 step for small populations.
+// One entry of what projection e carries: row `row` of the frame's z (delay 0) or of s_{t-1}, column b.
+template <class E, class F, class S>
+auto presynaptic_at(const E& e, const F& f, const S& s_prev, int row, int b) {
+  return e.delay == 0 ? f.z(row, b) : s_prev(row, b);
+}
+
 template <class G, class D, class S>
 void add_outer(G& gw, const D& dd, const S& src) {
   if (dd.cols() == 1) gw.noalias() += dd.col(0) * src.col(0).transpose();
@@ -229,6 +315,19 @@ int Program<T>::source_row(const ProjInfo& e) const {
 }
 
 template <class T>
+void Program<T>::fill_drive(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, MatRef<T> d) const {
+  const auto& info = pops_info_[p];
+  d.setZero();
+  for (const auto& bi : info.biases) d.middleRows(bi.drive_row, bi.rows).colwise() = theta_.segment(bi.offset, bi.rows);
+  for (int k : info.projections_in) {
+    const auto& e = projs_[k];
+    auto out = d.middleRows(e.drive_row, e.rows);
+    if (e.delay == 0) out.noalias() += weight(e) * f.z.middleRows(source_row(e), e.cols);
+    else out.noalias() += weight(e) * s_prev.middleRows(source_row(e), e.cols);
+  }
+}
+
+template <class T>
 void Program<T>::forward(const ConstMatRef<T>& s_prev, const ConstMatRef<T>& x, Frame<T>& f) {
   const Eigen::Index B = x.cols();
   if (f.z.cols() != B) f = make_frame(static_cast<int>(B));
@@ -236,25 +335,21 @@ void Program<T>::forward(const ConstMatRef<T>& s_prev, const ConstMatRef<T>& x, 
     const auto& info = pops_info_[p];
     const int n = info.shape.units;
     auto z = f.z.middleRows(info.z_offset, info.shape.slots * n);
-    auto jac = f.jac.middleRows(info.jac_offset, info.shape.jac_rows());
+    auto jac = f.jac.middleRows(info.jac_offset, info.jac_rows);
+    if (info.module) {
+      // A module's input goes straight into the frame, where its VJP and JVP find it.
+      const int R = info.drive_rows, S = info.module_shape.state;
+      fill_drive(p, f, s_prev, jac.topRows(R));
+      const int so = std::max(info.module_state_offset, 0);
+      modules_[p]->forward(jac.topRows(R), s_prev.middleRows(so, S), z, f.s.middleRows(so, S), jac.bottomRows(info.jac_rows - R));
+      continue;
+    }
     Mat<T>& d = ws_->drive[p];
     if (info.role == Role::input) {
       d = x.middleRows(info.io_offset, n);
     } else {
-      d.resize(info.shape.blocks * n, B);
-      for (int g = 0; g < info.shape.blocks; ++g) {
-        if (info.bias_offsets[g] >= 0) d.middleRows(g * n, n).colwise() = theta_.segment(info.bias_offsets[g], n);
-        else d.middleRows(g * n, n).setZero();
-      }
-      for (int k : info.projections_in) {
-        const auto& e = projs_[k];
-        const auto& src = pops_info_[e.source];
-        const int m = src.shape.units;
-        auto w = weight(e);
-        auto out = d.middleRows(e.drive_row, e.rows);
-        if (e.delay == 0) out.noalias() += w * f.z.middleRows(src.z_offset + src.shape.out_slot * m, m);
-        else out.noalias() += w * s_prev.middleRows(delayed_row(src, e.delay), m);
-      }
+      d.resize(info.drive_rows, B);
+      fill_drive(p, f, s_prev, d);
     }
     if (info.shape.memory && info.state_offset >= 0)
       impl_[p]->forward(d, s_prev.middleRows(info.state_offset, info.shape.slots * n), z, jac);
@@ -323,10 +418,26 @@ double Program<T>::correct(const Frame<T>& f, const ConstMatRef<T>& target, cons
 template <class T>
 void Program<T>::vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<T>* ds, const ConstMatRef<T>& dy,
                      Mat<T>& ds_prev, Vec<T>& grad) {
-  const Eigen::Index B = f.z.cols();
-  Mat<T>& dz = ws_->dz;
-  dz.setZero(z_rows_, B);
-  ds_prev.setZero(state_size_, B);
+  vjp_range(f, s_prev, 0, static_cast<int>(f.z.cols()), ds, dy, ds_prev, grad, ws_->batch);
+}
+
+template <class T>
+void Program<T>::vjp_column(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds,
+                            const ConstMatRef<T>& dy, Mat<T>& ds_prev, Vec<T>& grad) {
+  vjp_range(f, s_prev, b, 1, ds, dy, ds_prev, grad, ws_->column);
+}
+
+// Reverse mode over batch columns [c0, c0 + nc) of the frame; ds, dy and ds_prev have nc columns.
+template <class T>
+void Program<T>::vjp_range(const Frame<T>& f, const ConstMatRef<T>& s_prev_all, int c0, int nc, const Mat<T>* ds,
+                           const ConstMatRef<T>& dy, Mat<T>& ds_prev, Vec<T>& grad, Reverse& rv) {
+  const auto Z = f.z.middleCols(c0, nc);
+  const auto JAC = f.jac.middleCols(c0, nc);
+  const auto S = f.s.middleCols(c0, nc);
+  const auto s_prev = s_prev_all.middleCols(c0, nc);
+  Mat<T>& dz = rv.dz;
+  dz.setZero(z_rows_, nc);
+  ds_prev.setZero(state_size_, nc);
   for (const auto& info : pops_info_) {
     const int n = info.shape.units;
     if (ds && info.state_offset >= 0)
@@ -345,22 +456,32 @@ void Program<T>::vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<
     if (info.role == Role::input) continue;
     const auto& sh = info.shape;
     const int n = sh.units;
-    Mat<T>& dd = ws_->drive[p];  // the forward drive is no longer needed: reuse it for its cotangent
-    dd.setZero(sh.blocks * n, B);
-    int k = 0;
-    for (auto [slot, block] : sh.dz_ddrive) {
-      dd.middleRows(block * n, n).array() +=
-          f.jac.middleRows(info.jac_offset + k * n, n).array() * dz.middleRows(info.z_offset + slot * n, n).array();
-      ++k;
-    }
-    if (sh.memory && info.state_offset >= 0)
-      for (auto [slot, prev] : sh.dz_dzprev) {
-        ds_prev.middleRows(info.state_offset + prev * n, n).array() +=
-            f.jac.middleRows(info.jac_offset + k * n, n).array() * dz.middleRows(info.z_offset + slot * n, n).array();
+    Mat<T>& dd = rv.dd[p];
+    if (dd.rows() != info.drive_rows || dd.cols() != nc) dd.resize(info.drive_rows, nc);
+    if (info.module) {
+      const int R = info.drive_rows, St = info.module_shape.state, so = std::max(info.module_state_offset, 0);
+      if (rv.zero_state.rows() < St || rv.zero_state.cols() != nc) rv.zero_state.setZero(St, nc);
+      const ModuleValues<T> v{JAC.middleRows(info.jac_offset, R), s_prev.middleRows(so, St),
+                              Z.middleRows(info.z_offset, n), S.middleRows(so, St),
+                              JAC.middleRows(info.jac_offset + R, info.jac_rows - R)};
+      const ConstMatRef<T> dstate = ds ? ConstMatRef<T>(ds->middleRows(so, St)) : ConstMatRef<T>(rv.zero_state.topRows(St));
+      modules_[p]->vjp(v, dz.middleRows(info.z_offset, n), dstate, dd, ds_prev.middleRows(so, St));
+    } else {
+      dd.setZero();
+      int k = 0;
+      for (auto [slot, block] : sh.dz_ddrive) {
+        dd.middleRows(block * n, n).array() +=
+            JAC.middleRows(info.jac_offset + k * n, n).array() * dz.middleRows(info.z_offset + slot * n, n).array();
         ++k;
       }
-    for (int g = 0; g < sh.blocks; ++g)
-      if (info.bias_offsets[g] >= 0) grad.segment(info.bias_offsets[g], n) += dd.middleRows(g * n, n).rowwise().sum();
+      if (sh.memory && info.state_offset >= 0)
+        for (auto [slot, prev] : sh.dz_dzprev) {
+          ds_prev.middleRows(info.state_offset + prev * n, n).array() +=
+              JAC.middleRows(info.jac_offset + k * n, n).array() * dz.middleRows(info.z_offset + slot * n, n).array();
+          ++k;
+        }
+    }
+    for (const auto& bi : info.biases) grad.segment(bi.offset, bi.rows) += dd.middleRows(bi.drive_row, bi.rows).rowwise().sum();
     for (int j : info.projections_in) {
       const auto& e = projs_[j];
       const auto& src = pops_info_[e.source];
@@ -370,7 +491,7 @@ void Program<T>::vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<
       auto w = weight(e);
       if (e.delay == 0) {
         const int row = src.z_offset + src.shape.out_slot * m;
-        add_outer(gw, dde, f.z.middleRows(row, m));
+        add_outer(gw, dde, Z.middleRows(row, m));
         if (src.role != Role::input) dz.middleRows(row, m).noalias() += w.transpose() * dde;
       } else {
         const int row = delayed_row(src, e.delay);
@@ -381,11 +502,12 @@ void Program<T>::vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<
   }
 }
 
-// Tangent of population p's state for batch column b, from the tangents already in tz (delay-0 sources),
-// ds_prev (delayed sources and intrinsic memory; nullptr for zero) and whatever tdrive already holds.
+// Tangent of node p's output (and a module's state) for batch column b, from the tangents already in tz
+// (delay-0 sources), ds_prev (delayed sources and intrinsic memory; nullptr for zero) and whatever tdrive
+// already holds. A module's state tangent is written into tstate's rows for that state.
 template <class T>
-void Program<T>::tangent_pop(int p, const Frame<T>& f, int b, const Mat<T>* ds_prev, Mat<T>& tz,
-                             Mat<T>& td) const {
+void Program<T>::tangent_pop(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds_prev,
+                             MatRef<T> tz, MatRef<T> td, MatRef<T> tstate) {
   const auto& info = pops_info_[p];
   const auto& sh = info.shape;
   const int n = sh.units;
@@ -401,6 +523,19 @@ void Program<T>::tangent_pop(int p, const Frame<T>& f, int b, const Mat<T>* ds_p
       td.middleRows(e.drive_row, e.rows).noalias() += w * ds_prev->middleRows(delayed_row(src, e.delay), m);
   }
   auto tzp = tz.middleRows(info.z_offset, sh.slots * n);
+  if (info.module) {
+    const int R = info.drive_rows, St = info.module_shape.state, so = std::max(info.module_state_offset, 0);
+    const ModuleValues<T> v{f.jac.block(info.jac_offset, b, R, 1), s_prev.block(so, b, St, 1),
+                            f.z.block(info.z_offset, b, n, 1), f.s.block(so, b, St, 1),
+                            f.jac.block(info.jac_offset + R, b, info.jac_rows - R, 1)};
+    if (ds_prev) {
+      const ConstMatRef<T> tsp(ds_prev->middleRows(so, St));
+      modules_[p]->jvp(v, td, &tsp, tzp, tstate.middleRows(so, St));
+    } else {
+      modules_[p]->jvp(v, td, nullptr, tzp, tstate.middleRows(so, St));
+    }
+    return;
+  }
   tzp.setZero();
   int k = 0;
   for (auto [slot, block] : sh.dz_ddrive) {
@@ -420,31 +555,27 @@ template <class T>
 void Program<T>::jvp(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds_prev,
                      const Mat<T>* dtheta, Mat<T>& ds) {
   const Eigen::Index K = ds_prev ? ds_prev->cols() : dtheta->cols();
-  Mat<T>& tz = ws_->tz;
-  tz.setZero(z_rows_, K);
+  ds.setZero(state_size_, K);
+  MatRef<T> tz = columns(ws_->tz, z_rows_, K);
+  tz.setZero();
   for (int p : graph_.order) {
     const auto& info = pops_info_[p];
     if (info.role == Role::input) continue;
-    const int n = info.shape.units;
-    Mat<T>& td = ws_->tdrive[p];
-    td.setZero(info.shape.blocks * n, K);
+    MatRef<T> td = columns(ws_->tdrive[p], info.drive_rows, K);
+    td.setZero();
     if (dtheta) {
       // Parameter tangents enter through the drive: d(W src + bias) = dW src + dbias.
-      for (int g = 0; g < info.shape.blocks; ++g)
-        if (info.bias_offsets[g] >= 0) td.middleRows(g * n, n) += dtheta->middleRows(info.bias_offsets[g], n);
+      for (const auto& bi : info.biases) td.middleRows(bi.drive_row, bi.rows) += dtheta->middleRows(bi.offset, bi.rows);
       for (int j : info.projections_in) {
         const auto& e = projs_[j];
-        const auto& src = pops_info_[e.source];
-        const int m = src.shape.units;
-        const auto pre = e.delay == 0 ? f.z.col(b).segment(src.z_offset + src.shape.out_slot * m, m).eval()
-                                      : s_prev.col(b).segment(delayed_row(src, e.delay), m).eval();
+        const int row = source_row(e);
         for (int c = 0; c < e.cols; ++c)
-          td.middleRows(e.drive_row, e.rows) += pre(c) * dtheta->middleRows(e.weight_offset + c * e.rows, e.rows);
+          td.middleRows(e.drive_row, e.rows) +=
+              presynaptic_at(e, f, s_prev, row + c, b) * dtheta->middleRows(e.weight_offset + c * e.rows, e.rows);
       }
     }
-    tangent_pop(p, f, b, ds_prev, tz, td);
+    tangent_pop(p, f, s_prev, b, ds_prev, tz, td, ds);
   }
-  ds.setZero(state_size_, K);
   for (const auto& info : pops_info_) {
     const int n = info.shape.units;
     if (info.state_offset >= 0)
@@ -471,13 +602,7 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
     if (info.role == Role::input) continue;
     const auto& sh = info.shape;
     const int n = sh.units;
-    auto pre_of = [&](const ProjInfo& e) -> Eigen::Ref<const Vec<T>> {
-      const auto& src = pops_info_[e.source];
-      const int m = src.shape.units;
-      if (e.delay == 0) return f.z.col(b).segment(src.z_offset + src.shape.out_slot * m, m);
-      return s_prev.col(b).segment(delayed_row(src, e.delay), m);
-    };
-    if (!info.instant_reaches_state) {
+    if (!info.general_influence()) {
       if (info.state_offset < 0) continue;  // influences nothing carried
       // Unit-local: parameter (block g, unit i, column c) moves only unit i's slots of this population, by
       // dz[slot]/ddrive[g] * pre_c. Add exactly those diagonals.
@@ -491,34 +616,36 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
           const auto& e = projs_[j];
           const int local = block - e.first_block;
           if (local < 0 || local * n >= e.rows) continue;
-          const auto pre = pre_of(e);
+          const int src = source_row(e);
           for (int c = 0; c < e.cols; ++c)
-            gamma.block(row, e.weight_offset + c * e.rows + local * n, n, n).diagonal() += (scale * pre(c)) * d;
+            gamma.block(row, e.weight_offset + c * e.rows + local * n, n, n).diagonal() +=
+                (scale * presynaptic_at(e, f, s_prev, src + c, b)) * d;
         }
         ++k;
       }
       continue;
     }
     // General path: G = ds_t/d drive_p, spread over the parameters that feed the drive.
-    Mat<T>& G = ws_->g[p];
-    drive_influence(f, b, p, G);
-    for (int g = 0; g < sh.blocks; ++g)
-      if (info.bias_offsets[g] >= 0) gamma.middleCols(info.bias_offsets[g], n) += scale * G.middleCols(g * n, n);
+    Mat<T>& G = ws_->g;
+    drive_influence(f, s_prev, b, p, G);
+    for (const auto& bi : info.biases)
+      gamma.middleCols(bi.offset, bi.rows) += scale * G.middleCols(bi.drive_row, bi.rows);
     for (int j : info.projections_in) {
       const auto& e = projs_[j];
-      const auto pre = pre_of(e);
+      const int src = source_row(e);
       for (int c = 0; c < e.cols; ++c)
-        gamma.middleCols(e.weight_offset + c * e.rows, e.rows) += (scale * pre(c)) * G.middleCols(e.drive_row, e.rows);
+        gamma.middleCols(e.weight_offset + c * e.rows, e.rows) +=
+            (scale * presynaptic_at(e, f, s_prev, src + c, b)) * G.middleCols(e.drive_row, e.rows);
     }
   }
 }
 
 template <class T>
-void Program<T>::drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G) {
+void Program<T>::drive_influence(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, int p, Mat<T>& G) {
   const auto& info = pops_info_[p];
-  const int n = info.shape.units, R = info.shape.blocks * n;
+  const int n = info.shape.units, R = info.drive_rows;
   G.setZero(state_size_, R);
-  if (!info.instant_reaches_state) {
+  if (!info.general_influence()) {
     if (info.state_offset < 0) return;
     int k = 0;
     for (auto [slot, block] : info.shape.dz_ddrive) {
@@ -527,21 +654,39 @@ void Program<T>::drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G) {
     }
     return;
   }
-  // Push an identity tangent on p's drive forward through the delay-0 projections.
-  Mat<T>& tz = ws_->gz[p];
-  tz.setZero(z_rows_, R);
+  // Push an identity tangent on p's drive forward through the delay-0 projections. Module states land in G
+  // directly; carried population states are copied from the z tangents at the end.
+  MatRef<T> tz = columns(ws_->gz, z_rows_, R);
+  tz.setZero();
   bool started = false;
   for (int q : graph_.order) {
     if (q == p) started = true;
     if (!started || pops_info_[q].role == Role::input) continue;
-    Mat<T>& td = ws_->gdrive[p][q];
-    td.setZero(pops_info_[q].shape.blocks * pops_info_[q].shape.units, R);
+    MatRef<T> td = columns(ws_->gdrive[q], pops_info_[q].drive_rows, R);
     if (q == p) td.setIdentity();
-    tangent_pop(q, f, b, nullptr, tz, td);
+    else td.setZero();
+    tangent_pop(q, f, s_prev, b, nullptr, tz, td, G);
   }
   for (const auto& q : pops_info_)
     if (q.state_offset >= 0)
       G.middleRows(q.state_offset, q.shape.slots * q.shape.units) = tz.middleRows(q.z_offset, q.shape.slots * q.shape.units);
+}
+
+template <class T>
+int Program<T>::first_module() const {
+  for (size_t i = 0; i < pops_info_.size(); ++i)
+    if (pops_info_[i].module) return static_cast<int>(i);
+  return -1;
+}
+
+template <class T>
+std::vector<std::pair<int, int>> Program<T>::memory_state_rows() const {
+  std::vector<std::pair<int, int>> out;
+  for (const auto& info : pops_info_)
+    if (info.module && info.module_state_offset >= 0)
+      for (const auto& [first, rows] : info.module_shape.memory_rows)
+        if (rows > 0) out.emplace_back(info.module_state_offset + first, rows);
+  return out;
 }
 
 template class Program<float>;

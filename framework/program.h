@@ -8,18 +8,20 @@
 
 #include "framework/graph.h"
 #include "framework/loss.h"
+#include "framework/module.h"
 #include "framework/population.h"
 #include "framework/tensor.h"
 
 namespace credo {
 
-// Everything one step computed: every population's state z, its local derivative vectors, and the carried
-// state s_t. A credit algorithm keeps as many frames as it needs (BPTT: all of an episode; RTRL: one).
+// Everything one step computed: every node's output z, the populations' local derivative vectors and the
+// modules' inputs and kept intermediates, and the carried state s_t. A credit algorithm keeps as many frames
+// as it needs (BPTT: all of an episode; RTRL: one).
 template <class T>
 struct Frame {
-  Mat<T> z;    // all populations' states, stacked (Program::z_rows() x B)
-  Mat<T> jac;  // all populations' local derivative vectors (Program::jac_rows() x B)
-  Mat<T> s;    // the carried state s_t (Program::state_size() x B)
+  Mat<T> z;    // all populations' states and modules' outputs, stacked (Program::z_rows() x B)
+  Mat<T> jac;  // populations' local derivative vectors; modules' inputs and work rows (Program::jac_rows() x B)
+  Mat<T> s;    // the carried state s_t (Program::state_size() x B); a module's state lives only here
 };
 
 // A named slice of the flat parameter vector θ: one projection's weights or one population's biases.
@@ -33,17 +35,20 @@ struct ParamBlock {
 };
 
 // The carried state s_t is the concatenation of (a) the whole state z of every population that has
-// intrinsic memory or is read through a delayed projection, and (b) delay lines: for a population read with
-// delay d >= 2, buffers holding its output from 1 .. d-1 steps before. So s_t = F(s_{t-1}, x_t; θ) is Markov
-// and RTRL's influence matrix ds_t/dθ is well defined.
+// intrinsic memory or is read through a delayed projection, (b) every memory module's state (and its output,
+// when a delayed projection reads it), and (c) delay lines: for a node read with delay d >= 2, buffers
+// holding its output from 1 .. d-1 steps before. So s_t = F(s_{t-1}, x_t; θ) is Markov and RTRL's influence
+// matrix ds_t/dθ is well defined.
 //
-// All products are built from the populations' local derivative vectors (see PopulationShape):
+// All products are built from the populations' local derivative vectors (see PopulationShape) and the
+// modules' own VJP and JVP (see framework/module.h):
 //   vjp                  reverse mode: cotangents of s_t and y_t -> cotangent of s_{t-1} and dθ
 //   jvp                  forward mode for one batch column: tangents of s_{t-1} (and θ) -> tangent of s_t
 //   state_jacobian       J_t = ds_t/ds_{t-1} for one batch column
 //   add_immediate_influence  Γ += M_t = ds_t/dθ at fixed s_{t-1}, touching only its nonzeros when a
 //                        population's influence stays within its own units
-// Work buffers are kept per batch size, so once shapes are known no step allocates.
+// Work buffers are sized on first use and reused (the largest tangent count seen is kept), so once shapes
+// are known no step allocates.
 template <class T>
 class Program {
  public:
@@ -85,6 +90,10 @@ class Program {
   // Writes the cotangent of s_{t-1} into ds_prev and adds the parameter gradient into grad.
   void vjp(const Frame<T>& f, const ConstMatRef<T>& s_prev, const Mat<T>* ds, const ConstMatRef<T>& dy,
            Mat<T>& ds_prev, Vec<T>& grad);
+  // The same for batch column b of the frame alone: ds, dy and ds_prev have one column; grad gets that
+  // column's parameter gradient (what UORO needs for νᵀM, without B times the work).
+  void vjp_column(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds, const ConstMatRef<T>& dy,
+                  Mat<T>& ds_prev, Vec<T>& grad);
 
   // Forward mode for batch column b: ds = (ds_t/ds_{t-1}) ds_prev + (ds_t/dθ) dtheta, K tangents as columns.
   // ds_prev (state_size x K) or dtheta (param_count x K) may be nullptr for zero.
@@ -96,36 +105,54 @@ class Program {
   void add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, MatRef<T> gamma,
                                T scale = T(1));
 
-  // G = ds_t / d drive_p (state_size x blocks*n) for batch column b: how population p's drive moves the
-  // carried state within one step. Unit-local (diagonal blocks) unless p reaches other carried populations
-  // through delay-0 projections. Every parameter feeding p acts through this matrix.
-  void drive_influence(const Frame<T>& f, int b, int p, Mat<T>& G);
+  // G = ds_t / d drive_p (state_size x drive_rows) for batch column b: how node p's drive (a module's input)
+  // moves the carried state within one step. Unit-local (diagonal blocks) unless p is a module or reaches
+  // other carried nodes through delay-0 projections. Every parameter feeding p acts through this matrix.
+  void drive_influence(const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, int p, Mat<T>& G);
 
   // Structure, for algorithms that work on populations (SnAp, e-prop, KF-RTRL, RFLO) and for reports.
+  // A bias: `rows` parameters at θ offset `offset` added into rows [drive_row, drive_row + rows) of the drive.
+  struct BiasInfo {
+    int drive_row = 0, rows = 0, offset = 0;
+  };
   struct PopInfo {
     std::string name;
     std::string kind;
     Role role = Role::hidden;
-    PopulationShape shape;
+    PopulationShape shape;  // for a module: units = its output rows, one slot, no local derivatives
+    bool module = false;    // a memory module (module_shape holds its ports, state and work rows)
+    ModuleShape module_shape;
+    int drive_rows = 0;  // rows of the drive: blocks * units, or a module's ports stacked
     int z_offset = 0;    // rows of z in Frame::z
-    int jac_offset = 0;  // rows of the local derivatives in Frame::jac
+    int jac_offset = 0;  // rows of the local derivatives (a module: its input, then its work rows) in Frame::jac
+    int jac_rows = 0;
     int state_offset = -1;  // rows of z in s (all slots), or -1 when not carried
+    int module_state_offset = -1;  // a module's state rows in s (module_shape.state of them), or -1
     std::vector<int> buffer_offsets;  // rows in s of the delay line, 1 .. d-1 steps back
     int io_offset = 0;   // rows in x (inputs) or y (outputs)
-    std::vector<int> bias_offsets;  // per drive block: offset in θ of its n biases, or -1
+    std::vector<int> bias_offsets;  // per drive block (a module: per port): offset in θ of its biases, or -1
+    std::vector<BiasInfo> biases;   // the same, as drive rows
     std::vector<int> projections_in;
-    bool instant_reaches_state = false;  // a delay-0 path leads to another carried population
+    bool instant_reaches_state = false;  // a delay-0 path leads to another carried node
+    // Its immediate influence goes through drive_influence: a module, or a population reaching other carried
+    // nodes within the step.
+    bool general_influence() const { return module || instant_reaches_state; }
   };
   struct ProjInfo {
     int source = 0, target = 0, delay = 0;
     int rows = 0, cols = 0;
     int weight_offset = 0;  // in θ, column-major rows x cols
     int drive_row = 0;      // first row of the target's drive this projection adds into
-    int first_block = 0;    // first drive block of the target it feeds
+    int first_block = 0;    // first drive block of the target it feeds (-1 for a module's port)
   };
   const std::vector<PopInfo>& populations() const { return pops_info_; }
   const std::vector<ProjInfo>& projections() const { return projs_; }
   const std::vector<int>& order() const { return graph_.order; }
+  // The first module in the model (by file order), or -1: for algorithms that rely on unit-local structure
+  // and must refuse a model with modules, naming it.
+  int first_module() const;
+  // Rows of s holding stored memory content (ModuleShape::memory_rows of every module), as (first, rows).
+  std::vector<std::pair<int, int>> memory_state_rows() const;
   // Rows of s where population p's output slot is carried (state_offset + out_slot * n), or -1.
   int out_state_row(int p) const;
   // Where a projection reads its source: rows of Frame::z (delay 0: the source's output now) or of s_{t-1}
@@ -143,10 +170,16 @@ class Program {
 
  private:
   struct Workspace;
-  void tangent_pop(int p, const Frame<T>& f, int b, const Mat<T>* ds_prev, Mat<T>& tz, Mat<T>& tdrive) const;
+  struct Reverse;
+  void fill_drive(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, MatRef<T> d) const;
+  void vjp_range(const Frame<T>& f, const ConstMatRef<T>& s_prev, int c0, int nc, const Mat<T>* ds,
+                 const ConstMatRef<T>& dy, Mat<T>& ds_prev, Vec<T>& grad, Reverse& rv);
+  void tangent_pop(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds_prev, MatRef<T> tz,
+                   MatRef<T> tdrive, MatRef<T> tstate);
 
   ModelGraph graph_;
   std::vector<std::unique_ptr<Population<T>>> impl_;
+  std::vector<std::unique_ptr<Module<T>>> modules_;
   std::vector<PopInfo> pops_info_;
   std::vector<ProjInfo> projs_;
   std::vector<ParamBlock> blocks_;

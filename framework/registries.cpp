@@ -25,6 +25,11 @@ std::unique_ptr<CreditAlgorithm<T>> make_algorithm(const std::string& name,
                                                    Program<T>& program) {
   const auto& e = AlgorithmRegistry::get().find(name, "credit algorithm");
   Options opts(fmt::format("algorithm '{}'", name), e.options, options);
+  if (e.make.unit_local)
+    if (const int m = program.first_module(); m >= 0)
+      fail("algorithm '{}' relies on unit-local populations and cannot train node '{}', a {} memory module; use an "
+           "exact algorithm (bptt, tbptt, replay, rtrl), uoro or sab",
+           name, program.populations()[m].name, program.populations()[m].kind);
   const auto& supports = e.make.supports;
   if (!supports.empty())
     for (const auto& p : program.populations()) {

@@ -106,7 +106,7 @@ class KfRtrl final : public CreditAlgorithm<T> {
     for (int b = 0; b < B; ++b) {
       prog.jvp(this->frame_, this->s_, b, &x_[b], nullptr, jx_);  // J [A_1 .. A_E, Γ_b]
       for (int q = 0; q < static_cast<int>(driven_.size()); ++q)
-        if (driven_[q]) prog.drive_influence(this->frame_, b, q, g_[q]);
+        if (driven_[q]) prog.drive_influence(this->frame_, this->s_, b, q, g_[q]);
       for (const auto& f : factors_) {
         const auto& e = projs[f.proj];
         const auto ja = jx_.middleCols(f.col, e.rows);
@@ -167,6 +167,6 @@ CREDO_REGISTER_ALGORITHM("kf_rtrl", KfRtrl,
                          "Kronecker-factored RTRL: per projection an unbiased estimate Γ_W ≈ u ⊗ A, biases exact "
                          "(Mujika et al. 2018); trains every unit-local population kind through the Program",
                          (std::vector<OptionSpec>{{"seed", "1", "seed of the random signs", 0, 2147483647, true, {}}}),
-                         std::vector<std::string>{}, false, true);
+                         std::vector<std::string>{}, false, true, true);
 
 }  // namespace credo

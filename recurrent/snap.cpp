@@ -280,6 +280,6 @@ CREDO_REGISTER_ALGORITHM("snap", Snap,
                              {"n", "1", "steps of reach the sparsity pattern covers", 1, 1e6, true, {}},
                              {"dense", "0", "1: use the general dense masked path even where n = 1 has a cheap one",
                               0, 1, true, {}}}),
-                         std::vector<std::string>{}, false, true);
+                         std::vector<std::string>{}, false, true, true);
 
 }  // namespace credo

@@ -21,15 +21,12 @@ namespace credo {
 // The gradient of the loss at step t, as in RTRL, is (∂L_t/∂s_{t-1}) Γ_{t-1} + ∂L_t/∂θ; the first term becomes
 // (∂L_t/∂s_{t-1} · s̃) θ̃ with the estimate from before this step's update.
 //
-// Per step and column: one JVP with one tangent (J s̃) and one VJP (νᵀM). The VJP is run on a one-column twin of
-// the Program (same graph, θ copied in once per step) fed with that column of the frame: the Program's VJP sums
-// the parameter gradient over the batch, so asking it for column b alone on the full batch would cost B times
-// the work.
+// Per step and column: one JVP with one tangent (J s̃) and one single-column VJP (νᵀM, Program::vjp_column).
 template <class T>
 class Uoro final : public CreditAlgorithm<T> {
  public:
   Uoro(Program<T>& p, const Options& o)
-      : CreditAlgorithm<T>(p), rng_(static_cast<std::uint64_t>(o.integer("seed"))), column_(p.graph()) {}
+      : CreditAlgorithm<T>(p), rng_(static_cast<std::uint64_t>(o.integer("seed"))) {}
 
   void reset(int batch) override {
     const int N = this->prog_.state_size(), P = this->prog_.param_count();
@@ -40,8 +37,6 @@ class Uoro final : public CreditAlgorithm<T> {
     for (auto& v : theta_tilde_) v.setZero(P);
     nu_.setZero(N, 1);
     nu_m_.setZero(P);
-    col_frame_ = column_.make_frame(1);
-    col_s_prev_.setZero(N, 1);
     col_zero_dy_.setZero(this->prog_.output_size(), 1);
   }
 
@@ -55,15 +50,11 @@ class Uoro final : public CreditAlgorithm<T> {
     prog.vjp(this->frame_, this->s_, nullptr, this->dy_, ds_prev_, grad);
     for (int b = 0; b < B; ++b) grad.noalias() += ds_prev_.col(b).dot(s_tilde_[b].col(0)) * theta_tilde_[b];
 
-    column_.params() = prog.params();
     for (int b = 0; b < B; ++b) {
       draw_signs(nu_);
       prog.jvp(this->frame_, this->s_, b, &s_tilde_[b], nullptr, js_);  // J s̃
-      col_frame_.z = this->frame_.z.col(b);
-      col_frame_.jac = this->frame_.jac.col(b);
-      col_s_prev_ = this->s_.col(b);
       nu_m_.setZero();
-      column_.vjp(col_frame_, col_s_prev_, &nu_, col_zero_dy_, col_ds_prev_, nu_m_);  // νᵀM; its ds_prev is unused
+      prog.vjp_column(this->frame_, this->s_, b, &nu_, col_zero_dy_, col_ds_prev_, nu_m_);  // νᵀM; its ds_prev is unused
 
       const T rho0 = std::sqrt((theta_tilde_[b].norm() + eps) / (js_.norm() + eps));
       const T rho1 = std::sqrt((nu_m_.norm() + eps) / (nu_.norm() + eps));
@@ -93,13 +84,11 @@ class Uoro final : public CreditAlgorithm<T> {
   }
 
   std::mt19937_64 rng_;
-  Program<T> column_;  // one-column twin for the per-column VJP νᵀM
   std::vector<Mat<T>> s_tilde_;  // per column, N x 1 (a matrix: it is the JVP's tangent)
   std::vector<Vec<T>> theta_tilde_;
   Mat<T> ds_prev_, js_, nu_;
   Vec<T> nu_m_;
-  Frame<T> col_frame_;
-  Mat<T> col_s_prev_, col_zero_dy_, col_ds_prev_;
+  Mat<T> col_zero_dy_, col_ds_prev_;
 };
 
 CREDO_REGISTER_ALGORITHM("uoro", Uoro,

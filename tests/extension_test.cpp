@@ -14,4 +14,9 @@ INSTANTIATE_TEST_SUITE_P(Builtin, PopulationSuite,
                            return s;
                          });
 
+// The module suite on the test module registered in module_program_test.cpp; the built-in modules are
+// instantiated beside their own tests.
+INSTANTIATE_TEST_SUITE_P(Program, ModuleSuite, ::testing::Values("kind=test_mix", "kind=test_mix decay=1"),
+                         [](const auto& info) { return info.index == 0 ? std::string("test_mix") : "test_mix_no_decay"; });
+
 }  // namespace credo::testing
