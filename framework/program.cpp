@@ -31,7 +31,7 @@ struct Program<T>::Workspace {
   // largest drive asked about.
   Mat<T> gz;
   std::vector<Mat<T>> gdrive;
-  Mat<T> g;  // ds_t/d drive_p for add_immediate_influence
+  std::vector<Mat<T>> g;  // per node p (sized when first asked): ds_t/d drive_p for add_immediate_influence
 };
 
 namespace {
@@ -215,6 +215,7 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
   ws_->drive.resize(np);
   ws_->tdrive.resize(np);
   ws_->gdrive.resize(np);
+  ws_->g.resize(np);
   ws_->batch.dd.resize(np);
   ws_->column.dd.resize(np);
 }
@@ -626,7 +627,7 @@ void Program<T>::add_immediate_influence(const Frame<T>& f, const ConstMatRef<T>
       continue;
     }
     // General path: G = ds_t/d drive_p, spread over the parameters that feed the drive.
-    Mat<T>& G = ws_->g;
+    Mat<T>& G = ws_->g[p];
     drive_influence(f, s_prev, b, p, G);
     for (const auto& bi : info.biases)
       gamma.middleCols(bi.offset, bi.rows) += scale * G.middleCols(bi.drive_row, bi.rows);
@@ -686,6 +687,7 @@ std::vector<std::pair<int, int>> Program<T>::memory_state_rows() const {
     if (info.module && info.module_state_offset >= 0)
       for (const auto& [first, rows] : info.module_shape.memory_rows)
         if (rows > 0) out.emplace_back(info.module_state_offset + first, rows);
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
 #include "framework/program.h"
+#include "tests/test_mix.h"
 
 // Eigen allocates with malloc and operator new ends in malloc, so counting malloc (interposed over glibc's)
 // sees every heap allocation.
@@ -41,15 +42,13 @@ namespace {
 
 class Allocations : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Allocations, NonePerStepOnceShapesAreKnown) {
-  ModelGraph g = parse_model(R"(digraph m { x [kind=input size=3]; h [kind=tanh size=8 alpha=0.5];
-      y [kind=output size=2]; x -> h; h -> h [delay=1]; h -> y; })",
-                             "alloc.dot");
+long episode_allocations(const std::string& dot, const std::string& algorithm) {
+  ModelGraph g = parse_model(dot, "alloc.dot");
   resolve_output_losses(g, "softmax_xent", "test");
   Program<float> prog(g);
   std::mt19937_64 rng(1);
   prog.init_params(rng);
-  auto algo = make_algorithm<float>(GetParam(), {}, prog);
+  auto algo = make_algorithm<float>(algorithm, {}, prog);
   const int B = 2, T = 12;
   Mat<float> x = Mat<float>::Random(3, B), target = Mat<float>::Zero(2, B), mask = Mat<float>::Ones(1, B);
   target.row(0).setOnes();
@@ -64,7 +63,23 @@ TEST_P(Allocations, NonePerStepOnceShapesAreKnown) {
   };
   episode();
   episode();
-  EXPECT_EQ(episode(), 0) << GetParam() << " allocated during an episode of " << T << " steps";
+  return episode();
+}
+
+TEST_P(Allocations, NonePerStepOnceShapesAreKnown) {
+  EXPECT_EQ(episode_allocations(R"(digraph m { x [kind=input size=3]; h [kind=tanh size=8 alpha=0.5];
+      y [kind=output size=2]; x -> h; h -> h [delay=1]; h -> y; })", GetParam()), 0)
+      << GetParam() << " allocated during an episode";
+}
+
+// The same with a memory module in the graph (fed at delay 0, read back at delay 1 and by the output).
+TEST_P(Allocations, NonePerStepWithAModule) {
+  const auto& kind = AlgorithmRegistry::get().find(GetParam(), "algorithm").make;
+  if (kind.unit_local || !kind.supports.empty()) GTEST_SKIP() << GetParam() << " does not train modules";
+  EXPECT_EQ(episode_allocations(R"(digraph m { x [kind=input size=3]; h [kind=tanh size=8 alpha=0.5];
+      m [kind=test_mix size=4]; y [kind=output size=2]; x -> h; h -> h [delay=1]; h -> m [port=a];
+      x -> m [port=b]; m -> h [delay=1]; m -> y; h -> y; })", GetParam()), 0)
+      << GetParam() << " allocated during an episode with a module";
 }
 
 std::vector<std::string> algorithms() {

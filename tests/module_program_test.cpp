@@ -1,7 +1,8 @@
-// The Program with memory modules in the graph: a small module written for this test (it mixes units through
-// sums and means, keeps a memory and a scalar state, and has an optional port) checked by the extension
-// authors' module suite in every graph position, plus the bad-input cases of ports.
+// The Program with memory modules in the graph (the test module of tests/test_mix.h; the module suite runs on
+// it in extension_test.cpp), the bad-input cases of ports, and sparse attentive backtracking.
 #include <cmath>
+#include <map>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -13,70 +14,10 @@
 #include "framework/program.h"
 #include "framework/module_check.h"
 #include "framework/test_models.h"
+#include "tests/test_mix.h"
 
 namespace credo {
 namespace {
-
-// ports a (n, with a bias) and b (2, optional); state: memory m (n) and a scalar s.
-//   th = tanh(a), g = 1 + Σ b, m = 0.5 m_prev + g th, s = 0.9 s_prev + mean(m), out = tanh(m + s)
-template <class T>
-class TestMix final : public Module<T> {
- public:
-  TestMix(int n, const Options& o) : n_(n), decay_(static_cast<T>(o.number("decay"))) {
-    auto& s = this->shape_;
-    s.out = n;
-    s.state = n + 1;
-    s.work = n + 1;
-    s.ports = {{"a", n, true, 0.1, "drive"}, {"b", 2, false, PopulationShape::no_bias, "gain"}};
-    s.memory_rows = {{0, n}};
-  }
-  void forward(const ConstMatRef<T>& in, const ConstMatRef<T>& sp, MatRef<T> out, MatRef<T> st,
-               MatRef<T> work) override {
-    auto th = work.topRows(n_);
-    th = in.topRows(n_).array().tanh();
-    work.row(n_) = (in.bottomRows(2).colwise().sum().array() + T(1)).matrix();
-    auto m = st.topRows(n_);
-    m = decay_ * sp.topRows(n_);
-    m.array() += th.array().rowwise() * work.row(n_).array();
-    st.row(n_) = T(0.9) * sp.row(n_) + m.colwise().mean();
-    out = (m.rowwise() + st.row(n_)).array().tanh();
-  }
-  void vjp(const ModuleValues<T>& v, const ConstMatRef<T>& dout, const ConstMatRef<T>& dst, MatRef<T> din,
-           MatRef<T> dsp) override {
-    const auto th = v.work.topRows(n_).array();
-    const auto g = v.work.row(n_).array();
-    Mat<T> du = dout.array() * (T(1) - v.out.array().square());
-    Mat<T> dm = dst.topRows(n_) + du;
-    Mat<T> ds = dst.row(n_) + du.colwise().sum();
-    dm.rowwise() += ds.row(0) / T(n_);
-    dsp.topRows(n_) += decay_ * dm;
-    dsp.row(n_) += T(0.9) * ds.row(0);
-    din.topRows(n_) = (dm.array().rowwise() * g) * (T(1) - th.square());
-    const Mat<T> dg = (dm.array() * th).colwise().sum();
-    din.bottomRows(2) = dg.replicate(2, 1);
-  }
-  void jvp(const ModuleValues<T>& v, const ConstMatRef<T>& tin, const ConstMatRef<T>* tsp, MatRef<T> tout,
-           MatRef<T> tst) override {
-    const T g = v.work(n_, 0);
-    const auto th = v.work.col(0).head(n_).array();
-    Mat<T> tm = (tin.topRows(n_).array().colwise() * (g * (T(1) - th.square()))).matrix();
-    tm += th.matrix() * tin.bottomRows(2).colwise().sum();
-    if (tsp) tm += decay_ * tsp->topRows(n_);
-    Mat<T> ts = tm.colwise().mean();
-    if (tsp) ts += T(0.9) * tsp->row(n_);
-    tst.topRows(n_) = tm;
-    tst.row(n_) = ts.row(0);
-    tout = ((tm.rowwise() + ts.row(0)).array().colwise() * (T(1) - v.out.col(0).array().square())).matrix();
-  }
-
- private:
-  int n_;
-  T decay_;
-};
-
-CREDO_REGISTER_MODULE("test_mix", TestMix, "a test module that mixes units (tests only)",
-                      std::vector<OptionSpec>{{"decay", "0.5", "memory decay", 0, 1, false, {}}});
-
 
 // A planted bug in the VJP of the module (a missing factor) must be caught by the suite's checks.
 template <class T>
@@ -170,3 +111,94 @@ TEST(ModuleProgram, UnitLocalAlgorithmsRefuseModulesNamingThem) {
 }  // namespace
 }  // namespace credo
 
+
+namespace credo {
+namespace {
+
+// A random sequence for the test module's first suite model (input 2, output 2, softmax).
+struct Seq {
+  std::vector<Mat<double>> x, target, mask;
+};
+Seq random_seq(int T, int B, std::mt19937_64& rng) {
+  std::normal_distribution<double> n(0, 1);
+  Seq q;
+  for (int t = 0; t < T; ++t) {
+    Mat<double> x(2, B), y = Mat<double>::Zero(2, B), m = Mat<double>::Ones(1, B);
+    for (auto& v : x.reshaped()) v = n(rng);
+    for (int b = 0; b < B; ++b) y((t + b) % 2, b) = 1;
+    q.x.push_back(x), q.target.push_back(y), q.mask.push_back(m);
+  }
+  return q;
+}
+
+Vec<double> gradient(Program<double>& prog, const std::string& algo, const std::map<std::string, std::string>& o,
+                     const Seq& q) {
+  auto a = make_algorithm<double>(algo, o, prog);
+  const int B = static_cast<int>(q.x[0].cols());
+  a->reset(B);
+  Vec<double> g = Vec<double>::Zero(prog.param_count());
+  for (size_t t = 0; t < q.x.size(); ++t) a->step(q.x[t], q.target[t], q.mask[t], g);
+  a->end_chunk(true, g);
+  return g;
+}
+
+TEST(Sab, EqualsBpttWhenTheTruncationIsLongerThanTheEpisode) {
+  const auto g = parse_model(testing::module_models("kind=test_mix", {"a", "b"})[0], "t.dot");
+  Program<double> prog(g);
+  std::mt19937_64 rng(5);
+  prog.init_params(rng);
+  const Seq q = random_seq(9, 2, rng);
+  const Vec<double> bptt = gradient(prog, "bptt", {}, q);
+  const Vec<double> sab = gradient(prog, "sab", {{"k_trunc", "9"}}, q);
+  EXPECT_LE((sab - bptt).norm(), 1e-12 * bptt.norm());
+  // A shorter truncation changes the gradient.
+  EXPECT_GT((gradient(prog, "sab", {{"k_trunc", "3"}}, q) - bptt).norm(), 1e-3 * bptt.norm());
+}
+
+// SAB's reverse sweep is the transpose of forward-mode propagation with the same cut: tangents of s carried
+// by the JVP, the non-memory rows zeroed at every truncation point. The directional derivative of the loss
+// along random parameter directions computed that way must equal sab's gradient along them.
+TEST(Sab, EqualsForwardModeWithTheSameCut) {
+  const auto g = parse_model(testing::module_models("kind=test_mix", {"a", "b"})[0], "t.dot");
+  Program<double> prog(g);
+  std::mt19937_64 rng(6);
+  prog.init_params(rng);
+  const int T = 10, B = 2, k = 3, K = 3, N = prog.state_size(), P = prog.param_count();
+  const Seq q = random_seq(T, B, rng);
+  const Vec<double> sab = gradient(prog, "sab", {{"k_trunc", std::to_string(k)}}, q);
+  std::normal_distribution<double> n(0, 1);
+  Mat<double> dirs(P, K);
+  for (auto& v : dirs.reshaped()) v = n(rng);
+  const auto keep = prog.memory_state_rows();
+  Mat<double> s = prog.zero_state(B), y, dy;
+  Frame<double> f = prog.make_frame(B);
+  std::vector<Mat<double>> tan(B, Mat<double>::Zero(N, K));
+  Mat<double> directional = Mat<double>::Zero(1, K);
+  for (int t = 0; t < T; ++t) {
+    if (t > 0 && t % k == 0)
+      for (auto& ts : tan) {
+        Mat<double> kept = Mat<double>::Zero(N, K);
+        for (auto [first, rows] : keep) kept.middleRows(first, rows) = ts.middleRows(first, rows);
+        ts = kept;
+      }
+    prog.forward(s, q.x[t], f);
+    prog.loss(f, q.target[t], q.mask[t], &dy, 1.0 / B);
+    // dL_t = (∂L_t/∂s_{t-1}) ds_{t-1} + (∂L_t/∂θ) dθ, from one VJP.
+    Mat<double> ds_prev;
+    Vec<double> gth = Vec<double>::Zero(P);
+    prog.vjp(f, s, nullptr, dy, ds_prev, gth);
+    directional += gth.transpose() * dirs;
+    for (int b = 0; b < B; ++b) {
+      directional += ds_prev.col(b).transpose() * tan[b];
+      Mat<double> next;
+      prog.jvp(f, s, b, &tan[b], &dirs, next);
+      tan[b] = next;
+    }
+    s = f.s;
+  }
+  const Mat<double> expected = sab.transpose() * dirs;
+  EXPECT_LE((expected - directional).norm(), 1e-10 * directional.norm()) << expected << "\n" << directional;
+}
+
+}  // namespace
+}  // namespace credo
