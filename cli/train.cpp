@@ -29,7 +29,7 @@ namespace {
 
 struct Parsed {
   TrainConfig config;
-  std::vector<std::string> task_opts, algo_opts;
+  std::vector<std::string> task_opts, eval_task_opts, algo_opts;
   std::string algos;
 };
 
@@ -39,7 +39,9 @@ po::options_description training_options(Parsed& p, bool several) {
   d.add_options()("help,h", "show this help")(
       "model", po::value(&c.model)->required(), "model graph (DOT file), e.g. models/elman.dot")(
       "task", po::value(&c.task)->required(), "task name (credo list shows them)")(
-      "task-opt", po::value(&p.task_opts)->composing(), "task option key=value (repeatable)");
+      "task-opt", po::value(&p.task_opts)->composing(), "task option key=value (repeatable)")(
+      "eval-task-opt", po::value(&p.eval_task_opts)->composing(),
+      "task option key=value for evaluation only, overriding --task-opt (repeatable), e.g. a longer length");
   if (several)
     d.add_options()("algos", po::value(&p.algos)->required(),
                     "comma-separated algorithms, each name or name:k=v:k=v, e.g. rtrl,bptt,tbptt:k1=5:k2=10");
@@ -94,6 +96,7 @@ int train_command(const Args& args) {
   auto d = training_options(p, false);
   if (!parse(args, d, "usage: credo train --model FILE.dot --task NAME --algo NAME [options]")) return 0;
   p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
+  p.config.eval_task_options = parse_key_values(p.eval_task_opts, "--eval-task-opt");
   p.config.algorithm_options = parse_key_values(p.algo_opts, "--algo-opt");
   p.config.progress = true;
   if (p.config.out.empty()) fail("--out is empty: give a folder for the results");
@@ -102,6 +105,9 @@ int train_command(const Args& args) {
              p.config.model, p.config.task, p.config.algorithm, r.eval_loss, r.chance_loss,
              r.eval_accuracy >= 0 ? fmt::format(", accuracy {:.3f}", r.eval_accuracy) : std::string(),
              r.steps_per_second, r.peak_rss_mb);
+  if (r.summary.contains("eval_metrics"))
+    for (const auto& [name, value] : r.summary.at("eval_metrics").items())
+      fmt::print("{}: {}\n", name, value.is_number() ? fmt::format("{:.4g}", value.get<double>()) : "-");
   fmt::print("results: {}/summary.json, metrics.csv, config.json\n", p.config.out);
   return 0;
 }
@@ -179,6 +185,7 @@ int compare_command(const Args& args) {
   if (!parse(args, d, "usage: credo compare --model FILE.dot --task NAME --algos A,B,... [--lrs ..] [--seeds ..]"))
     return 0;
   p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
+  p.config.eval_task_options = parse_key_values(p.eval_task_opts, "--eval-task-opt");
   const auto specs = split_algorithm_list(p.algos);
   // Check every algorithm name, option and list before training any.
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> parsed;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -32,6 +33,12 @@ struct Episode {
   Eigen::Index col(int t, int b) const { return static_cast<Eigen::Index>(t) * batch + b; }
 };
 
+// A number a task reports about an evaluation beside the loss and accuracy, e.g. error bits per sequence.
+struct Metric {
+  std::string name;  // letters, digits and '_': a column of metrics.csv and a key of summary.json
+  double value = 0;
+};
+
 // Tasks are generators. A streaming task (`add`) is one endless sequence per batch column: consecutive
 // calls to sample() continue it, and the trainer keeps the network's state across them. An episodic task
 // returns independent sequences and the trainer resets the state before each.
@@ -50,6 +57,9 @@ class Task {
   // A batch of `batch` sequences. Episodic tasks choose their own length; streaming tasks return the next
   // `steps` steps of each stream (steps > 0 required for streaming, ignored otherwise).
   virtual Episode sample(int batch, int steps) = 0;
+  // Extra evaluation metrics of an episode this task generated, given the network's outputs on it (laid out like
+  // e.target; logits for the cross-entropy losses). The same names in the same order on every call; default none.
+  virtual std::vector<Metric> metrics(const Episode& /*e*/, const Eigen::MatrixXd& /*outputs*/) const { return {}; }
 };
 
 // Makes a task from its resolved options and a seed; the task owns its random generator.

@@ -13,6 +13,7 @@ struct TrainConfig {
   std::string model;  // path to the DOT model
   std::string task;
   std::map<std::string, std::string> task_options;
+  std::map<std::string, std::string> eval_task_options;  // overrides of task_options for evaluation only
   std::string algorithm;
   std::map<std::string, std::string> algorithm_options;
   long steps = 1000;  // parameter updates
