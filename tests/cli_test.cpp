@@ -8,6 +8,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -233,8 +234,64 @@ TEST_F(Cli, ListShowsKindsAlgorithmsAndTasks) {
   const Outcome o = run("list");
   ASSERT_EQ(o.status, 0);
   for (const char* name : {"lstm", "gru", "tanh", "output", "input", "bptt", "tbptt", "rtrl", "copy", "adding",
-                           "add ", "delayed_recall", "k2=10", "alpha=1"})
+                           "add ", "delayed_recall", "assoc_retrieval", "assoc_recall", "bit_copy", "k2=10",
+                           "alpha=1"})
     EXPECT_NE(o.output.find(name), std::string::npos) << name;
+}
+
+const char* bit_copy_lstm = R"(digraph m { x [kind=input size=9]; h [kind=lstm size=8]; y [kind=output size=8];
+  x -> h; h -> h [delay=1]; h -> y; })";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST_F(Cli, EvalTaskOptEvaluatesOnOtherSettingsAndReportsTaskMetrics) {
+  const auto out = dir_ / "bc";
+  const std::string m = model("m.dot", bit_copy_lstm);
+  const Outcome o = run("train --model " + m + " --task bit_copy --algo bptt --steps 2 --batch 4 --eval-batch 8 " +
+                        "--eval-task-opt min_length=40 --eval-task-opt max_length=40 --out " + out.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("error_bits_per_sequence: "), std::string::npos) << o.output;
+  const std::string csv = slurp(out / "metrics.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,train_loss,eval_loss,eval_accuracy,wall_seconds,error_bits_per_sequence");
+  const auto config = nlohmann::json::parse(slurp(out / "config.json"));
+  EXPECT_EQ(config.at("eval_task_options"), nlohmann::json({{"min_length", "40"}, {"max_length", "40"}}));
+  EXPECT_EQ(config.at("task_options").at("max_length"), "20");
+  const auto summary = nlohmann::json::parse(slurp(out / "summary.json"));
+  // Lengths of 40 at evaluation: about half of 320 recalled bits wrong before training.
+  EXPECT_GT(summary.at("eval_metrics").at("error_bits_per_sequence").get<double>(), 100) << summary.dump();
+  // compare passes the overrides to every run.
+  const auto cmp = dir_ / "cmp";
+  const Outcome c = run("compare --model " + m + " --task bit_copy --algos bptt,tbptt:k1=5:k2=5 --steps 2 --batch 4 " +
+                        "--eval-batch 8 --eval-task-opt max_length=30 --out " + cmp.string());
+  ASSERT_EQ(c.status, 0) << c.output;
+  for (const char* name : {"bptt", "tbptt_k1-5_k2-5"})
+    EXPECT_EQ(nlohmann::json::parse(slurp(cmp / name / "config.json")).at("eval_task_options"),
+              nlohmann::json({{"max_length", "30"}}))
+        << name;
+  // A task without metrics adds no columns.
+  const auto plain = dir_ / "plain";
+  ASSERT_EQ(run(train(model("g.dot", good)) + " --out " + plain.string()).status, 0);
+  const std::string plain_csv = slurp(plain / "metrics.csv");
+  EXPECT_EQ(plain_csv.substr(0, plain_csv.find('\n')), "step,train_loss,eval_loss,eval_accuracy,wall_seconds");
+}
+
+TEST_F(Cli, EvalTaskOptIsCheckedLikeTaskOpt) {
+  const std::string m = model("m.dot", bit_copy_lstm);
+  const std::string args = "train --model " + m + " --task bit_copy --algo bptt --steps 2 ";
+  expect_rejected(args + "--eval-task-opt lenght=40", "--eval-task-opt: task 'bit_copy': unknown option 'lenght'");
+  expect_rejected(args + "--eval-task-opt max_length=0", "--eval-task-opt: task 'bit_copy': option 'max_length'");
+  expect_rejected(args + "--eval-task-opt min_length=21", "--eval-task-opt: task 'bit_copy': min_length (21)");
+  expect_rejected(args + "--eval-task-opt bits=4", "--eval-task-opt: task 'bit_copy' would then have 5 inputs");
+  expect_rejected(args + "--eval-task-opt max_length", "--eval-task-opt");
+  const Outcome bad = run("compare --model " + m + " --task bit_copy --algos bptt --steps 2 --eval-task-opt foo=1 " +
+                          "--out " + (dir_ / "cmp").string());
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--eval-task-opt: task 'bit_copy': unknown option 'foo'"), std::string::npos)
+      << bad.output;
+  EXPECT_FALSE(fs::exists(dir_ / "cmp" / "bptt"));
 }
 
 TEST_F(Cli, GraphAcceptsAnyExplicitLoss) {

@@ -65,13 +65,13 @@ void expect_binary_mask(const credo::Episode& e) {
 
 // ---------------------------------------------------------------------------------------------------- registry
 
-TEST(TaskRegistry, AllFourTasksAreRegistered) {
-  for (const char* name : {"copy", "adding", "add", "delayed_recall"})
+TEST(TaskRegistry, EveryTaskIsRegistered) {
+  for (const char* name : {"copy", "adding", "add", "delayed_recall", "assoc_retrieval", "assoc_recall", "bit_copy"})
     EXPECT_TRUE(credo::TaskRegistry::get().contains(name)) << name;
 }
 
 TEST(TaskRegistry, UnknownOptionThrowsForEveryTask) {
-  for (const char* name : {"copy", "adding", "add", "delayed_recall"})
+  for (const char* name : {"copy", "adding", "add", "delayed_recall", "assoc_retrieval", "assoc_recall", "bit_copy"})
     EXPECT_THROW(task(name, {{"bogus", "1"}}), credo::InputError) << name;
 }
 
@@ -479,6 +479,16 @@ TEST(DelayedRecallTask, TargetsAreTheStoredValuesInOrder) {
   expect_recall_episode(t->sample(16, 0), 5, 3, 6, false);
   auto z = task("delayed_recall", {{"items", "2"}, {"delay", "0"}});
   expect_recall_episode(z->sample(16, 0), 4, 2, 0, false);
+}
+
+TEST(DelayedRecallTask, EightValuesAndLongDelays) {
+  // The long-delay setting: 8 values, delays of 100-300 steps, batch 64.
+  for (int delay : {100, 300}) {
+    auto t = task("delayed_recall", {{"values", "8"}, {"delay", std::to_string(delay)}, {"distractors", "1"}});
+    auto e = t->sample(64, 0);
+    expect_shapes(*t, e, 64, 2 + delay);
+    expect_recall_episode(e, 8, 1, delay, true);
+  }
 }
 
 TEST(DelayedRecallTask, DistractorsAreRandomValuesWithoutTheStoreCue) {
