@@ -9,6 +9,7 @@
 #include "framework/credit.h"
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
+#include "framework/module.h"
 #include "framework/program.h"
 #include "tests/test_mix.h"
 
@@ -80,6 +81,34 @@ TEST_P(Allocations, NonePerStepWithAModule) {
       m [kind=test_mix size=4]; y [kind=output size=2]; x -> h; h -> h [delay=1]; h -> m [port=a];
       x -> m [port=b]; m -> h [delay=1]; m -> y; h -> y; })", GetParam()), 0)
       << GetParam() << " allocated during an episode with a module";
+}
+
+// A memory module's forward, VJP and JVP, once its scratch is sized by a first call.
+TEST(ModuleAllocations, FastWeightsNonePerStep) {
+  const auto& e = PopulationRegistry::get().find("fast_weights", "population kind");
+  for (const char* ln : {"0", "1"}) {
+    auto m = e.make.module_float(6, Options("alloc", e.options, {{"inner", "2"}, {"layer_norm", ln}}));
+    const auto& sh = m->shape();
+    const int B = 3, K = 2;
+    Mat<float> in = Mat<float>::Random(sh.in_rows(), B), prev = Mat<float>::Random(sh.state, B);
+    Mat<float> out(sh.out, B), state(sh.state, B), work(sh.work, B);
+    Mat<float> dout = Mat<float>::Random(sh.out, B), dstate = Mat<float>::Random(sh.state, B);
+    Mat<float> din(sh.in_rows(), B), dprev = Mat<float>::Zero(sh.state, B);
+    Mat<float> tin = Mat<float>::Random(sh.in_rows(), K), tprev = Mat<float>::Random(sh.state, K);
+    Mat<float> tout(sh.out, K), tstate(sh.state, K);
+    const ConstMatRef<float> tprev_ref(tprev);
+    auto step = [&] {
+      const long before = allocations.load();
+      m->forward(in, prev, out, state, work);
+      m->vjp({in, prev, out, state, work}, dout, dstate, din, dprev);
+      const ModuleValues<float> v{in.col(0), prev.col(0), out.col(0), state.col(0), work.col(0)};
+      m->jvp(v, tin, &tprev_ref, tout, tstate);
+      m->jvp(v, tin, nullptr, tout, tstate);
+      return allocations.load() - before;
+    };
+    step();
+    EXPECT_EQ(step(), 0) << "layer_norm=" << ln;
+  }
 }
 
 std::vector<std::string> algorithms() {
