@@ -1,4 +1,5 @@
-// The extension authors' suites (framework/testing.h) run on every built-in hidden population kind.
+// The extension authors' suites (framework/testing.h) run on every built-in hidden population kind and memory
+// module.
 #include <cctype>
 
 #include "framework/testing.h"
@@ -18,5 +19,42 @@ INSTANTIATE_TEST_SUITE_P(Builtin, PopulationSuite,
 // instantiated beside their own tests.
 INSTANTIATE_TEST_SUITE_P(Program, ModuleSuite, ::testing::Values("kind=test_mix", "kind=test_mix decay=1"),
                          [](const auto& info) { return info.index == 0 ? std::string("test_mix") : "test_mix_no_decay"; });
+
+// fast_weights (memory/fast_weights.cpp; its own tests are in fast_weights_test.cpp). This header defines the
+// suites' tests, so a test binary includes it once: the module's graph-level checks live here.
+//
+// Layer norm over the suite's 3 units is ill-conditioned for finite differences wherever the three
+// pre-activations nearly agree: its third derivative grows as 1/sigma^3. With tanh and two inner steps the
+// stacked model reaches sigma of a few hundredths, and central differences with step 1e-5 then miss BPTT's
+// gradient by ~3e-6, an error that falls as the step squared (truncation, not a wrong gradient). That case runs
+// here without layer norm; with layer norm the module is checked at 3 units with one inner step and with ReLU
+// at two, and with 6 units in the model below and in fast_weights_test.cpp.
+INSTANTIATE_TEST_SUITE_P(FastWeights, ModuleSuite,
+                         ::testing::Values("kind=fast_weights", "kind=fast_weights activation=tanh",
+                                           "kind=fast_weights inner=2",
+                                           "kind=fast_weights activation=tanh inner=2 layer_norm=0",
+                                           "kind=fast_weights layer_norm=0 inner=0 lambda=1",
+                                           "kind=fast_weights activation=tanh layer_norm=0 eta=1.5"),
+                         [](const auto& info) {
+                           std::string s;
+                           for (char c : info.param.substr(5))
+                             s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return s;
+                         });
+
+// A fast-weights layer as Ba et al. use it: its slow recurrence W h_{t-1} is a delay-1 projection from the
+// module into its own drive port. 6 units keep layer norm well conditioned for finite differences (above).
+TEST(FastWeightsGraph, SelfRecurrentModelGradients) {
+  for (const char* attrs : {"", "activation=tanh", "inner=2", "activation=tanh inner=2", "inner=0",
+                            "layer_norm=0 inner=2 activation=tanh",
+                            "layer_norm=0 lambda=1 eta=1"}) {
+    const std::string dot = fmt::format(
+        "digraph t {{ x [kind=input size=3]; m [kind=fast_weights size=6 {}]; y [kind=output size=2 "
+        "loss=softmax_xent]; x -> m [port=drive]; m -> m [delay=1 port=drive]; m -> y; }}",
+        attrs);
+    SCOPED_TRACE(dot);
+    expect_gradients_ok(parse_model(dot, "t.dot"));
+  }
+}
 
 }  // namespace credo::testing

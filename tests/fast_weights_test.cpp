@@ -1,5 +1,6 @@
 // The fast_weights memory module on its own: VJP and JVP against finite differences in every configuration,
-// the fast-weight update, the reduction to a plain RNN step, batching and the option ranges.
+// the fast-weight update, the reduction to a plain RNN step (alone and in a Program), batching and the option
+// ranges. Its graph-level gradient checks (framework/testing.h) are in extension_test.cpp.
 #include <cmath>
 #include <map>
 #include <memory>
@@ -10,8 +11,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "framework/credit.h"
+#include "framework/graph.h"
 #include "framework/module.h"
 #include "framework/module_check.h"
+#include "framework/program.h"
 
 namespace credo {
 namespace {
@@ -222,6 +226,70 @@ TEST(FastWeights, JvpWithoutStateTangent) {
   EXPECT_LT((tout1 - tout2).norm(), 1e-14);
   EXPECT_LT((tstate1 - tstate2).norm(), 1e-14);
   EXPECT_TRUE(tstate1.bottomRows(n * n).isZero(0));
+}
+
+// In a model, lambda = eta = 0 without layer norm makes a fast-weights layer with a delay-1 projection into its
+// own drive an Elman network: with the same weights, the same outputs and the same BPTT gradient as a tanh
+// population.
+TEST(FastWeightsGraph, NoFastWeightsIsAnElmanNetwork) {
+  const std::string head = "x [kind=input size=3]; y [kind=output size=2 loss=softmax_xent];";
+  const ModelGraph elman = parse_model(
+      "digraph e { " + head + " h [kind=tanh size=5]; x -> h; h -> h [delay=1]; h -> y; }", "elman.dot");
+  for (int inner : {0, 2}) {
+    const ModelGraph fast = parse_model(
+        fmt::format("digraph f {{ {} h [kind=fast_weights size=5 lambda=0 eta=0 layer_norm=0 activation=tanh "
+                    "inner={}]; x -> h [port=drive]; h -> h [delay=1 port=drive]; h -> y; }}",
+                    head, inner),
+        "fast.dot");
+    Program<double> pe(elman), pf(fast);
+    std::mt19937_64 rng(11);
+    pe.init_params(rng);
+    // Nonzero biases, so the bias path is compared too.
+    for (const auto& b : pe.param_blocks())
+      if (b.is_bias) pe.params().segment(b.offset, b.size) = random_matrix(b.size, 1, rng);
+    // The same parameters block for block (both list biases and weights in the same order).
+    ASSERT_EQ(pe.param_blocks().size(), pf.param_blocks().size());
+    for (size_t k = 0; k < pe.param_blocks().size(); ++k) {
+      const auto &a = pe.param_blocks()[k], &b = pf.param_blocks()[k];
+      ASSERT_EQ(a.size, b.size) << a.name << " / " << b.name;
+      ASSERT_EQ(a.is_bias, b.is_bias) << a.name << " / " << b.name;
+      pf.params().segment(b.offset, b.size) = pe.params().segment(a.offset, a.size);
+    }
+
+    const int B = 3, T = 6;
+    std::vector<Mat<double>> xs, targets;
+    const Mat<double> mask = Mat<double>::Ones(1, B);
+    for (int t = 0; t < T; ++t) {
+      xs.push_back(random_matrix(3, B, rng));
+      Mat<double> target = Mat<double>::Zero(2, B);
+      for (int b = 0; b < B; ++b) target((t + b) % 2, b) = 1;
+      targets.push_back(target);
+    }
+    // Outputs along the sequence.
+    Frame<double> fe = pe.make_frame(B), ff = pf.make_frame(B);
+    Mat<double> se = pe.zero_state(B), sf = pf.zero_state(B), ye, yf;
+    for (int t = 0; t < T; ++t) {
+      pe.forward(se, xs[t], fe);
+      pf.forward(sf, xs[t], ff);
+      pe.outputs(fe, ye);
+      pf.outputs(ff, yf);
+      EXPECT_LT((ye - yf).norm(), 1e-13) << "inner " << inner << " step " << t;
+      se = fe.s;
+      sf = ff.s;
+    }
+    // BPTT gradients.
+    auto gradient = [&](Program<double>& prog) {
+      auto algo = make_algorithm<double>("bptt", {}, prog);
+      algo->reset(B);
+      Vec<double> g = Vec<double>::Zero(prog.param_count());
+      for (int t = 0; t < T; ++t) algo->step(xs[t], targets[t], mask, g);
+      algo->end_chunk(true, g);
+      return g;
+    };
+    const Vec<double> ge = gradient(pe), gf = gradient(pf);
+    EXPECT_GT(ge.norm(), 0);
+    EXPECT_LT((ge - gf).norm(), 1e-12 * ge.norm()) << "inner " << inner;
+  }
 }
 
 TEST(FastWeights, OptionsAreRangeChecked) {

@@ -31,7 +31,7 @@ TEST_P(ModelFiles, GradientsAgreeWithFiniteDifferencesAndBptt) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelFiles,
                          ::testing::Values("elman.dot", "leaky.dot", "gru.dot", "lstm.dot", "two_layer.dot",
-                                           "recall_rnn.dot"),
+                                           "recall_rnn.dot", "fast_weights.dot"),
                          [](const auto& info) { return info.param.substr(0, info.param.find('.')); });
 
 class RandomGraphs : public ::testing::TestWithParam<int> {};
