@@ -122,5 +122,72 @@ std::vector<std::string> algorithms() {
 INSTANTIATE_TEST_SUITE_P(Algorithms, Allocations, ::testing::ValuesIn(algorithms()),
                          [](const auto& info) { return info.param; });
 
+// The attention module on its own: once its scratch is sized, forward, the batched VJP, the one-column VJP
+// and JVPs with varying tangent counts allocate nothing, whichever order they come in.
+TEST(AttentionAllocations, NoneOnceSized) {
+  for (const char* top : {"0", "3"}) {
+    const auto& e = PopulationRegistry::get().find("attention", "population kind");
+    auto m = e.make.module_float(6, Options("alloc", e.options, {{"slots", "8"}, {"every", "2"}, {"top", top}}));
+    const auto& sh = m->shape();
+    const int B = 4, R = sh.in_rows(), S = sh.state, O = sh.out, W = sh.work, K = 5;
+    Mat<float> in = Mat<float>::Random(R, B), sp = Mat<float>::Zero(S, B), st(S, B), out(O, B), work(W, B);
+    Mat<float> dout = Mat<float>::Random(O, B), dst = Mat<float>::Random(S, B), din(R, B), dsp(S, B);
+    Mat<float> tin = Mat<float>::Random(R, K), tsp = Mat<float>::Random(S, K), tout(O, K), tst(S, K);
+    auto round = [&] {
+      for (int t = 0; t < 12; ++t) {
+        m->forward(in, sp, out, st, work);
+        const ModuleValues<float> v{in, sp, out, st, work};
+        dsp.setZero();
+        m->vjp(v, dout, dst, din, dsp);
+        m->vjp({in.col(1), sp.col(1), out.col(1), st.col(1), work.col(1)}, dout.col(1), dst.col(1), din.col(1),
+               dsp.col(1));
+        const ModuleValues<float> v0{in.col(0), sp.col(0), out.col(0), st.col(0), work.col(0)};
+        const ConstMatRef<float> tsp_ref(tsp);
+        m->jvp(v0, tin, &tsp_ref, tout, tst);
+        m->jvp(v0, tin.leftCols(2), nullptr, tout.leftCols(2), tst.leftCols(2));
+        sp = st;
+      }
+    };
+    round();
+    sp.setZero();
+    const long before = allocations.load();
+    round();
+    EXPECT_EQ(allocations.load() - before, 0) << "top=" << top;
+  }
+}
+
+// A model with an attention module, trained by the algorithms that accept modules: no allocation per step.
+class AttentionModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AttentionModel, NoAllocationPerStep) {
+  ModelGraph g = parse_model(R"(digraph m { x [kind=input size=3]; h [kind=lstm size=4];
+      m [kind=attention size=4 slots=5 every=2 top=2 key_size=3]; y [kind=output size=2]; x -> h;
+      h -> h [delay=1]; h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y;
+      m -> h [delay=1]; h -> y; })",
+                             "alloc.dot");
+  resolve_output_losses(g, "softmax_xent", "test");
+  Program<float> prog(g);
+  std::mt19937_64 rng(1);
+  prog.init_params(rng);
+  auto algo = make_algorithm<float>(GetParam(), {}, prog);
+  const int B = 2, T = 12;
+  Mat<float> x = Mat<float>::Random(3, B), target = Mat<float>::Zero(2, B), mask = Mat<float>::Ones(1, B);
+  target.row(0).setOnes();
+  Vec<float> grad = Vec<float>::Zero(prog.param_count());
+  auto episode = [&] {
+    algo->reset(B);
+    const long before = allocations.load();
+    for (int t = 0; t < T; ++t) algo->step(x, target, mask, grad);
+    algo->end_chunk(true, grad);
+    return allocations.load() - before;
+  };
+  episode();
+  episode();
+  EXPECT_EQ(episode(), 0) << GetParam() << " allocated during an episode of " << T << " steps";
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, AttentionModel, ::testing::Values("bptt", "tbptt", "replay", "uoro"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace credo

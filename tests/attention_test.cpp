@@ -13,9 +13,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "framework/credit.h"
 #include "framework/error.h"
+#include "framework/gradcheck.h"
+#include "framework/graph.h"
 #include "framework/module.h"
 #include "framework/module_check.h"
+#include "framework/program.h"
 
 namespace credo {
 namespace {
@@ -260,6 +264,57 @@ TEST(Attention, ReadDependsOnTheQuery) {
     }
     for (int j = 1; j < stored; ++j) EXPECT_GT((reads.col(j) - reads.col(0)).norm(), 1.0) << "query e_" << j;
   }
+}
+
+// Every product of the Program against finite differences and every exact algorithm against BPTT
+// (expect_gradients_ok of framework/testing.h, which this binary includes in extension_test.cpp only), on a
+// recurrent model whose attention reads feed back into the LSTM: over 6 steps (the buffer partly filled) and
+// over 14 (wrapped around: 5 slots written every 2 steps), sparse and dense.
+void expect_all_ok(const ModelGraph& g, const CheckOptions& o) {
+  const auto rows = check_gradients(g, o);
+  ASSERT_FALSE(rows.empty());
+  for (const auto& r : rows) EXPECT_LE(r.error, r.tolerance) << g.name << ": " << r.check << " / " << r.what;
+}
+
+TEST(Attention, GradientsInAGraph) {
+  for (const char* top : {"2", "0"}) {
+    const std::string dot = fmt::format(
+        "digraph t {{ x [kind=input size=3]; h [kind=lstm size=4]; m [kind=attention size=4 slots=5 every=2 "
+        "top={} key_size=3]; y [kind=output size=3 loss=softmax_xent]; x -> h; h -> h [delay=1]; "
+        "h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y; m -> h [delay=1]; h -> y; }}",
+        top);
+    SCOPED_TRACE(dot);
+    for (int steps : {6, 14}) {
+      CheckOptions o;
+      o.steps = steps;
+      expect_all_ok(parse_model(dot, "t.dot"), o);
+    }
+  }
+}
+
+// The model file: LSTM 64 with attention, for delayed recall of 8 values, builds and runs a BPTT episode.
+TEST(Attention, ModelFileTrainsOneEpisode) {
+  ModelGraph g = read_model(std::string(CREDO_SOURCE_DIR) + "/models/lstm_attention.dot");
+  resolve_output_losses(g, "softmax_xent", "test");
+  Program<float> prog(g);
+  EXPECT_EQ(prog.input_size(), 10);
+  EXPECT_EQ(prog.output_size(), 8);
+  std::mt19937_64 rng(1);
+  prog.init_params(rng);
+  auto algo = make_algorithm<float>("bptt", {}, prog);
+  const int B = 2;
+  Mat<float> x = Mat<float>::Zero(10, B), target = Mat<float>::Zero(8, B), mask = Mat<float>::Ones(1, B);
+  target.row(3).setOnes();
+  Vec<float> grad = Vec<float>::Zero(prog.param_count());
+  algo->reset(B);
+  for (int t = 0; t < 5; ++t) {
+    x.setZero();
+    x(t % 10, 0) = x((t + 3) % 10, 1) = 1;
+    algo->step(x, target, mask, grad);
+  }
+  algo->end_chunk(true, grad);
+  EXPECT_TRUE(grad.allFinite());
+  EXPECT_GT(grad.norm(), 0);
 }
 
 // The value stored this step can be read this step (the read follows the write).

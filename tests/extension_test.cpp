@@ -15,8 +15,8 @@ INSTANTIATE_TEST_SUITE_P(Builtin, PopulationSuite,
                            return s;
                          });
 
-// The module suite on the test module registered in module_program_test.cpp; the built-in modules are
-// instantiated beside their own tests.
+// The module suite on the test module registered in module_program_test.cpp, and on the built-in modules
+// (their own tests are beside them: this header may be included in one test file of the binary only).
 INSTANTIATE_TEST_SUITE_P(Program, ModuleSuite, ::testing::Values("kind=test_mix", "kind=test_mix decay=1"),
                          [](const auto& info) { return info.index == 0 ? std::string("test_mix") : "test_mix_no_decay"; });
 
@@ -56,5 +56,18 @@ TEST(FastWeightsGraph, SelfRecurrentModelGradients) {
     expect_gradients_ok(parse_model(dot, "t.dot"));
   }
 }
+
+// Attention (memory/attention.cpp; tests/attention_test.cpp): dense and top-k reads, storing every step and
+// every other step, the buffer wrapping around within the checked sequences, keys narrower than values.
+INSTANTIATE_TEST_SUITE_P(Attention, ModuleSuite,
+                         ::testing::Values("kind=attention slots=4", "kind=attention slots=3 top=2",
+                                           "kind=attention slots=2 every=2 top=1 key_size=2",
+                                           "kind=attention slots=8 every=2 key_size=4"),
+                         [](const auto& info) {
+                           std::string s;
+                           for (char c : info.param.substr(5))
+                             s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return s;
+                         });
 
 }  // namespace credo::testing
