@@ -19,8 +19,8 @@ namespace credo {
 //   a = softmax(s), or with top = k > 0 and n > k: softmax over the k largest s_j, every other a_j exactly 0
 //   r = sum_j a_j v_j,  the output
 // The read follows the write, so the value stored this step can be read. Unlike the SAB release code, whose
-// MLP scorer adds the query's term to every slot's score alike (so it cancels out of the ranking and the
-// softmax), the score here is the bilinear q . k_j: which slots are read depends on the query.
+// MLP scorer lets the query cancel out of the ranking of the slots, the score here is the bilinear q . k_j:
+// which slots are read depends on the query.
 //
 // Derivatives. With g_j = dr . v_j, the softmax gives ds_j = a_j (g_j - sum_i a_i g_i); then dq = sum_j ds_j
 // k_j / sqrt(key_size), dk_j += ds_j q / sqrt(key_size), dv_j += a_j dr. Top-k selection is piecewise constant
@@ -32,9 +32,15 @@ namespace credo {
 // State per column: keys (key_size x slots, column-major: slot j is rows [j key_size, (j+1) key_size)), then
 // values (size x slots), then the step counter. The counter has zero derivative. It is kept in [0, 2 P) with
 // P = slots * every (past 2 P it steps back by P: the write slot and write steps have period P and the buffer
-// is full from c >= P on), so it stays an exact integer in float as long as 2 P <= 2^24; the constructor
-// refuses larger P. Work rows per column: the attention weights (slots rows, 0 off the read set), n, and
-// the slot written (-1 for none).
+// is full from c >= P on), so streams of any length run, and the counter stays an exact integer in float as
+// long as 2 P <= 2^24; the constructor refuses larger P (in double too, so a model means the same in both).
+// Work rows per column: the attention weights (slots rows, 0 off the read set), n, and the slot written (-1
+// for none); vjp() and jvp() need nothing else, so they serve any stored frame.
+//
+// Cost per column and step: copying the stored slots into the new state (slots (key_size + size) values, the
+// bulk of it: the memory is carried in s_t), plus O(n key_size) to score and O(n size) to read, or O(top size)
+// for a top-k read; the VJP is the same order. Scratch is sized in the constructor (ts_, the JVP's, on first
+// use), so no step allocates.
 template <class T>
 class Attention final : public Module<T> {
  public:
@@ -66,15 +72,15 @@ class Attention final : public Module<T> {
     scores_.resize(slots_);
     g_.resize(slots_);
     ds_.resize(slots_);
-    am_.resize(slots_);
     sel_.resize(slots_);
   }
 
   void forward(const ConstMatRef<T>& in, const ConstMatRef<T>& state_prev, MatRef<T> out, MatRef<T> state,
                MatRef<T> work) override {
     const Eigen::Index B = in.cols();
-    state.topRows(coff_) = state_prev.topRows(coff_);
     for (Eigen::Index b = 0; b < B; ++b) {
+      // Column by column, so the copied slots are still in cache when they are scored and read.
+      state.col(b).head(coff_) = state_prev.col(b).head(coff_);
       const long long c = counter(state_prev(coff_, b));
       const int w = c % every_ == 0 ? static_cast<int>((c / every_) % slots_) : -1;
       const int n = static_cast<int>(std::min<long long>(c / every_ + 1, slots_));
@@ -129,20 +135,17 @@ class Attention final : public Module<T> {
       auto dvalue = din.col(b).segment(dk_, dv_);
       auto dq = din.col(b).segment(dk_ + dv_, dk_);
       // Stored content passes through, except the slot overwritten this step: its cotangent is the ports'.
-      if (w < 0) {
-        dkp += dk;
-        dvp += dvs;
-        dkey.setZero();
-        dvalue.setZero();
-      } else {
-        dkp.leftCols(w) += dk.leftCols(w);
-        dkp.rightCols(slots_ - w - 1) += dk.rightCols(slots_ - w - 1);
-        dvp.leftCols(w) += dvs.leftCols(w);
-        dvp.rightCols(slots_ - w - 1) += dvs.rightCols(slots_ - w - 1);
+      // Dense reads fold the pass-through into their one sweep over the slots read.
+      if (w >= 0) {
         dkey = dk.col(w);
         dvalue = dvs.col(w);
+      } else {
+        dkey.setZero();
+        dvalue.setZero();
       }
       if (sparse(n)) {
+        pass_through(dkp, dk, w, 0, slots_);
+        pass_through(dvp, dvs, w, 0, slots_);
         int m = 0;
         for (int j = 0; j < n; ++j)
           if (a(j) != T(0)) sel_[m++] = j;
@@ -170,15 +173,18 @@ class Attention final : public Module<T> {
         const T ag = a.head(n).dot(g_.head(n));
         ds_.head(n) = (a.head(n).array() * (g_.head(n).array() - ag)) * inv_sqrt_;
         dq.noalias() = keys.leftCols(n) * ds_.head(n);
-        am_.head(n) = a.head(n);
-        if (w >= 0) {
-          dkey.noalias() += ds_(w) * q;
-          dvalue.noalias() += am_(w) * dr;
-          ds_(w) = 0;
-          am_(w) = 0;
+        for (int j = 0; j < n; ++j) {
+          if (j == w) {
+            dkey.noalias() += ds_(j) * q;
+            dvalue.noalias() += a(j) * dr;
+          } else {
+            dkp.col(j) += dk.col(j) + ds_(j) * q;
+            dvp.col(j) += dvs.col(j) + a(j) * dr;
+          }
         }
-        dkp.leftCols(n).noalias() += q * ds_.head(n).transpose();
-        dvp.leftCols(n).noalias() += dr * am_.head(n).transpose();
+        // The written slot is below n, so the slots past n are pure pass-through.
+        pass_through(dkp, dk, -1, n, slots_ - n);
+        pass_through(dvp, dvs, -1, n, slots_ - n);
       }
     }
   }
@@ -238,6 +244,17 @@ class Attention final : public Module<T> {
   }
 
  private:
+  // dst.middleCols(first, count) += src.middleCols(first, count), except column `skip`.
+  template <class D, class S>
+  static void pass_through(D& dst, const S& src, int skip, int first, int count) {
+    if (skip < first || skip >= first + count) {
+      dst.middleCols(first, count) += src.middleCols(first, count);
+      return;
+    }
+    dst.middleCols(first, skip - first) += src.middleCols(first, skip - first);
+    dst.middleCols(skip + 1, first + count - skip - 1) += src.middleCols(skip + 1, first + count - skip - 1);
+  }
+
   // Top-k reads only when the selection leaves some written slot out.
   bool sparse(int n) const { return top_ > 0 && top_ < n; }
 
@@ -263,7 +280,7 @@ class Attention final : public Module<T> {
   long long period_ = 0;
   int voff_ = 0, coff_ = 0;
   // Scratch, sized once (ts_: for the largest tangent count seen).
-  Vec<T> scores_, g_, ds_, am_;
+  Vec<T> scores_, g_, ds_;
   std::vector<int> sel_;
   Mat<T> ts_;
 };
