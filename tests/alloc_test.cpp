@@ -111,6 +111,17 @@ TEST(ModuleAllocations, FastWeightsNonePerStep) {
   }
 }
 
+// The same with the attention module (memory/attention.cpp), top-k, storing every other step, wrapping around.
+TEST_P(Allocations, NonePerStepWithAttention) {
+  const auto& kind = AlgorithmRegistry::get().find(GetParam(), "algorithm").make;
+  if (kind.unit_local || !kind.supports.empty()) GTEST_SKIP() << GetParam() << " does not train modules";
+  EXPECT_EQ(episode_allocations(R"(digraph m { x [kind=input size=3]; h [kind=lstm size=4];
+      m [kind=attention size=4 slots=5 every=2 top=2 key_size=3]; y [kind=output size=2]; x -> h;
+      h -> h [delay=1]; h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y;
+      m -> h [delay=1]; h -> y; })", GetParam()), 0)
+      << GetParam() << " allocated during an episode with attention";
+}
+
 std::vector<std::string> algorithms() {
   std::vector<std::string> names;
   for (const auto& [name, e] : AlgorithmRegistry::get().all())
@@ -124,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, Allocations, ::testing::ValuesIn(algorithms
 
 // The attention module on its own: once its scratch is sized, forward, the batched VJP, the one-column VJP
 // and JVPs with varying tangent counts allocate nothing, whichever order they come in.
-TEST(AttentionAllocations, NoneOnceSized) {
+TEST(ModuleAllocations, AttentionNonePerStep) {
   for (const char* top : {"0", "3"}) {
     const auto& e = PopulationRegistry::get().find("attention", "population kind");
     auto m = e.make.module_float(6, Options("alloc", e.options, {{"slots", "8"}, {"every", "2"}, {"top", top}}));
@@ -155,39 +166,6 @@ TEST(AttentionAllocations, NoneOnceSized) {
     EXPECT_EQ(allocations.load() - before, 0) << "top=" << top;
   }
 }
-
-// A model with an attention module, trained by the algorithms that accept modules: no allocation per step.
-class AttentionModel : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(AttentionModel, NoAllocationPerStep) {
-  ModelGraph g = parse_model(R"(digraph m { x [kind=input size=3]; h [kind=lstm size=4];
-      m [kind=attention size=4 slots=5 every=2 top=2 key_size=3]; y [kind=output size=2]; x -> h;
-      h -> h [delay=1]; h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y;
-      m -> h [delay=1]; h -> y; })",
-                             "alloc.dot");
-  resolve_output_losses(g, "softmax_xent", "test");
-  Program<float> prog(g);
-  std::mt19937_64 rng(1);
-  prog.init_params(rng);
-  auto algo = make_algorithm<float>(GetParam(), {}, prog);
-  const int B = 2, T = 12;
-  Mat<float> x = Mat<float>::Random(3, B), target = Mat<float>::Zero(2, B), mask = Mat<float>::Ones(1, B);
-  target.row(0).setOnes();
-  Vec<float> grad = Vec<float>::Zero(prog.param_count());
-  auto episode = [&] {
-    algo->reset(B);
-    const long before = allocations.load();
-    for (int t = 0; t < T; ++t) algo->step(x, target, mask, grad);
-    algo->end_chunk(true, grad);
-    return allocations.load() - before;
-  };
-  episode();
-  episode();
-  EXPECT_EQ(episode(), 0) << GetParam() << " allocated during an episode of " << T << " steps";
-}
-
-INSTANTIATE_TEST_SUITE_P(Algorithms, AttentionModel, ::testing::Values("bptt", "tbptt", "replay", "uoro"),
-                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace credo

@@ -1,6 +1,8 @@
 // The attention memory module (memory/attention.cpp): VJP and JVP against finite differences, ring-buffer
 // writes and reads against a plain reference implementation, exact top-k sparsity, dependence on the query,
-// option checks, and the batched products against one column at a time.
+// option checks, the batched products against one column at a time, and in a graph: every product and exact
+// algorithm against finite differences and BPTT, and SAB's credit through the memory. The module suite of
+// framework/testing.h runs on attention in extension_test.cpp.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -290,6 +292,41 @@ TEST(Attention, GradientsInAGraph) {
       expect_all_ok(parse_model(dot, "t.dot"), o);
     }
   }
+}
+
+// Sparse attentive backtracking carries the cotangent of the declared memory rows across its truncation
+// points. When the attention memory is the model's only recurrence, every row with a nonzero derivative is
+// declared (keys and values; the counter has none), so SAB cut at every step still gives BPTT's gradient,
+// while truncated BPTT cut at every step loses the credit that flows through the memory.
+TEST(Attention, SabCarriesCreditThroughTheMemory) {
+  const ModelGraph g = parse_model(
+      "digraph t { x [kind=input size=3]; m [kind=attention size=3 slots=4 every=2 top=2 key_size=2]; "
+      "y [kind=output size=3 loss=softmax_xent]; x -> m [port=key]; x -> m [port=value]; x -> m [port=query]; "
+      "m -> y; }",
+      "t.dot");
+  Program<double> prog(g);
+  std::mt19937_64 rng(9);
+  prog.init_params(rng);
+  const int T = 11, B = 2;
+  std::vector<Mat<double>> xs, targets;
+  for (int t = 0; t < T; ++t) {
+    xs.push_back(random(3, B, rng));
+    Mat<double> y = Mat<double>::Zero(3, B);
+    for (int b = 0; b < B; ++b) y((t + b) % 3, b) = 1;
+    targets.push_back(y);
+  }
+  const Mat<double> mask = Mat<double>::Ones(1, B);
+  auto gradient = [&](const std::string& algo, const Opts& o) {
+    auto a = make_algorithm<double>(algo, o, prog);
+    a->reset(B);
+    Vec<double> grad = Vec<double>::Zero(prog.param_count());
+    for (int t = 0; t < T; ++t) a->step(xs[t], targets[t], mask, grad);
+    a->end_chunk(true, grad);
+    return grad;
+  };
+  const Vec<double> bptt = gradient("bptt", {});
+  EXPECT_LE((gradient("sab", {{"k_trunc", "1"}}) - bptt).norm(), 1e-12 * bptt.norm());
+  EXPECT_GT((gradient("tbptt", {{"k1", "1"}, {"k2", "1"}}) - bptt).norm(), 1e-2 * bptt.norm());
 }
 
 // The model file: LSTM 64 with attention, for delayed recall of 8 values, builds and runs a BPTT episode.
