@@ -1,8 +1,8 @@
 // The attention memory module (memory/attention.cpp): VJP and JVP against finite differences, ring-buffer
 // writes and reads against a plain reference implementation, exact top-k sparsity, dependence on the query,
-// option checks, the batched products against one column at a time, and in a graph: every product and exact
-// algorithm against finite differences and BPTT, and SAB's credit through the memory. The module suite of
-// framework/testing.h runs on attention in extension_test.cpp.
+// option checks, the batched products against one column at a time, and SAB's credit through the memory. The
+// module suite of framework/testing.h and a recurrent LSTM + attention model's gradient checks are in
+// extension_test.cpp (the suite's header is included by one test file of the binary only).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -17,7 +17,6 @@
 
 #include "framework/credit.h"
 #include "framework/error.h"
-#include "framework/gradcheck.h"
 #include "framework/graph.h"
 #include "framework/module.h"
 #include "framework/module_check.h"
@@ -265,32 +264,6 @@ TEST(Attention, ReadDependsOnTheQuery) {
       }
     }
     for (int j = 1; j < stored; ++j) EXPECT_GT((reads.col(j) - reads.col(0)).norm(), 1.0) << "query e_" << j;
-  }
-}
-
-// Every product of the Program against finite differences and every exact algorithm against BPTT
-// (expect_gradients_ok of framework/testing.h, which this binary includes in extension_test.cpp only), on a
-// recurrent model whose attention reads feed back into the LSTM: over 6 steps (the buffer partly filled) and
-// over 14 (wrapped around: 5 slots written every 2 steps), sparse and dense.
-void expect_all_ok(const ModelGraph& g, const CheckOptions& o) {
-  const auto rows = check_gradients(g, o);
-  ASSERT_FALSE(rows.empty());
-  for (const auto& r : rows) EXPECT_LE(r.error, r.tolerance) << g.name << ": " << r.check << " / " << r.what;
-}
-
-TEST(Attention, GradientsInAGraph) {
-  for (const char* top : {"2", "0"}) {
-    const std::string dot = fmt::format(
-        "digraph t {{ x [kind=input size=3]; h [kind=lstm size=4]; m [kind=attention size=4 slots=5 every=2 "
-        "top={} key_size=3]; y [kind=output size=3 loss=softmax_xent]; x -> h; h -> h [delay=1]; "
-        "h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y; m -> h [delay=1]; h -> y; }}",
-        top);
-    SCOPED_TRACE(dot);
-    for (int steps : {6, 14}) {
-      CheckOptions o;
-      o.steps = steps;
-      expect_all_ok(parse_model(dot, "t.dot"), o);
-    }
   }
 }
 

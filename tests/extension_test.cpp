@@ -70,4 +70,22 @@ INSTANTIATE_TEST_SUITE_P(Attention, ModuleSuite,
                            return s;
                          });
 
+// Attention read by a recurrent LSTM: the read feeds the output and, at delay 1, the LSTM. Every product of the
+// Program against finite differences and every exact algorithm against BPTT, over 6 steps (the buffer partly
+// filled) and 14 (wrapped around: 5 slots written every 2 steps), top-k and dense.
+TEST(AttentionGraph, RecurrentModelGradients) {
+  for (const char* top : {"2", "0"}) {
+    const std::string dot = fmt::format(
+        "digraph t {{ x [kind=input size=3]; h [kind=lstm size=4]; m [kind=attention size=4 slots=5 every=2 "
+        "top={} key_size=3]; y [kind=output size=3 loss=softmax_xent]; x -> h; h -> h [delay=1]; "
+        "h -> m [port=key]; h -> m [port=value]; h -> m [port=query]; m -> y; m -> h [delay=1]; h -> y; }}",
+        top);
+    SCOPED_TRACE(dot);
+    expect_gradients_ok(parse_model(dot, "t.dot"));
+    CheckOptions wrapped;
+    wrapped.steps = 14;
+    expect_gradients_ok(parse_model(dot, "t.dot"), wrapped);
+  }
+}
+
 }  // namespace credo::testing
