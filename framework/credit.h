@@ -42,7 +42,13 @@ class CreditAlgorithm {
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.
   void forward_and_loss(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask) {
-    prog_.forward(s_, x, frame_);
+    forward_and_loss(s_, x, target, mask);
+  }
+  // The same from another previous state (an algorithm that keeps its frames can step from the last one
+  // without copying it into s_).
+  void forward_and_loss(const ConstMatRef<T>& s_prev, const ConstMatRef<T>& x, const ConstMatRef<T>& target,
+                        const ConstMatRef<T>& mask) {
+    prog_.forward(s_prev, x, frame_);
     last_loss_ = static_cast<double>(prog_.loss(frame_, target, mask, &dy_, T(1) / T(x.cols())));
   }
 

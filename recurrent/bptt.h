@@ -20,7 +20,7 @@ class Truncated : public CreditAlgorithm<T> {
   Truncated(Program<T>& p, const Options& o) : Truncated(p, o.integer("k1"), o.integer("k2"), false) {}
 
   void reset(int batch) override {
-    this->s_.setZero(this->prog_.state_size(), batch);
+    this->s_.setZero(this->prog_.state_size(), batch);  // marks the batch size; steps start from start_
     start_ = this->s_;
     t_ = 0;
     first_ = 0;
@@ -31,7 +31,9 @@ class Truncated : public CreditAlgorithm<T> {
   bool step(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask,
             Vec<T>& grad) override {
     if (this->s_.cols() != x.cols()) reset(static_cast<int>(x.cols()));
-    this->forward_and_loss(x, target, mask);
+    // The step starts from the last stored frame's state (no copy of the carried state per step, which with
+    // a memory module in the graph is the whole memory).
+    this->forward_and_loss(state_before(t_), x, target, mask);
     // Keep the frame and its loss cotangent in the window.
     if (k2_ > 0 && t_ - first_ >= k2_ + 1) {
       // The oldest frame leaves the window; its state is where the window now starts.
@@ -41,7 +43,6 @@ class Truncated : public CreditAlgorithm<T> {
     Stored& st = slot(t_);
     std::swap(st.frame, this->frame_);
     std::swap(st.dy, this->dy_);
-    this->s_ = st.frame.s;
     ++t_;
     if (k1_ > 0 && t_ - pending_from_ >= k1_) return backward(grad);
     return false;
@@ -52,7 +53,7 @@ class Truncated : public CreditAlgorithm<T> {
     if ((episode_end || flush_at_chunk_) && t_ > pending_from_) added = backward(grad);
     if (flush_at_chunk_ || episode_end) {
       // The next chunk starts a new window from the current state.
-      start_ = this->s_;
+      if (t_ > first_) start_ = slot(t_ - 1).frame.s;
       first_ = t_;
     }
     return added;
