@@ -122,6 +122,16 @@ TEST_P(Allocations, NonePerStepWithAttention) {
       << GetParam() << " allocated during an episode with attention";
 }
 
+// The same with the ntm module (memory/ntm.cpp): two read heads, an LSTM controller reading the last reads.
+TEST_P(Allocations, NonePerStepWithNtm) {
+  const auto& kind = AlgorithmRegistry::get().find(GetParam(), "algorithm").make;
+  if (kind.unit_local || !kind.supports.empty()) GTEST_SKIP() << GetParam() << " does not train modules";
+  EXPECT_EQ(episode_allocations(R"(digraph m { x [kind=input size=3]; h [kind=lstm size=4];
+      m [kind=ntm size=3 slots=6 reads=2]; y [kind=output size=2]; x -> h; h -> h [delay=1];
+      h -> m [port=read]; h -> m [port=write]; m -> h [delay=1]; m -> y; h -> y; })", GetParam()), 0)
+      << GetParam() << " allocated during an episode with an ntm";
+}
+
 std::vector<std::string> algorithms() {
   std::vector<std::string> names;
   for (const auto& [name, e] : AlgorithmRegistry::get().all())
@@ -165,6 +175,36 @@ TEST(ModuleAllocations, AttentionNonePerStep) {
     round();
     EXPECT_EQ(allocations.load() - before, 0) << "top=" << top;
   }
+}
+
+// Memory modules run per batch column on scratch sized at construction: forward, vjp and jvp allocate nothing.
+TEST(ModuleAllocations, NtmNonePerStep) {
+  const auto& entry = PopulationRegistry::get().find("ntm", "population kind");
+  auto m = entry.make.module_float(5, Options("alloc", entry.options, {{"slots", "16"}, {"reads", "2"}}));
+  const auto& sh = m->shape();
+  const int B = 3, K = 4;
+  Mat<float> in = Mat<float>::Random(sh.in_rows(), B), state = Mat<float>::Zero(sh.state, B), out(sh.out, B),
+             next(sh.state, B), work(sh.work, B);
+  Mat<float> dout = Mat<float>::Random(sh.out, B), dstate = Mat<float>::Random(sh.state, B), din(sh.in_rows(), B),
+             dprev = Mat<float>::Zero(sh.state, B);
+  Mat<float> tin = Mat<float>::Random(sh.in_rows(), K), tprev = Mat<float>::Random(sh.state, K), tout(sh.out, K),
+             tstate(sh.state, K);
+  const ConstMatRef<float> tprev_ref(tprev);
+  auto steps = [&] {
+    const long before = allocations.load();
+    for (int t = 0; t < 5; ++t) {
+      m->forward(in, state, out, next, work);
+      const ModuleValues<float> v{in, state, out, next, work};
+      m->vjp(v, dout, dstate, din, dprev);
+      const ModuleValues<float> v0{in.col(0), state.col(0), out.col(0), next.col(0), work.col(0)};
+      m->jvp(v0, tin, &tprev_ref, tout, tstate);
+      m->jvp(v0, tin, nullptr, tout, tstate);
+      state.swap(next);
+    }
+    return allocations.load() - before;
+  };
+  steps();
+  EXPECT_EQ(steps(), 0);
 }
 
 }  // namespace
