@@ -5,7 +5,8 @@
 //   content      w_c(i) = softmax_i(β cos(k, M_i)),   β = softplus(β̂) >= 0 (β = 0 ignores content)
 //   interpolate  w_g = g w_c + (1 − g) w_prev,          g = σ(ĝ)
 //   shift        w̃(i) = Σ_q s_q w_g(i − o_q),           s = softmax(ŝ), o_q = q − (shifts − 1)/2, circular
-//   sharpen      w(i) = (w̃(i) + δ)^γ / Σ_j (w̃(j) + δ)^γ, γ = 1 + softplus(γ̂) >= 1
+//   sharpen      w = softmax(l), l(i) = γ log(w̃(i) + δ),   γ = 1 + softplus(γ̂) >= 1
+//                (w(i) = (w̃(i) + δ)^γ / Σ_j (w̃(j) + δ)^γ)
 // The write head then writes with erase e = σ(ê) and add a = tanh(â):
 //   M ← M ∘ (1 − w eᵀ) + w aᵀ
 // and each read head reads r = Mᵀ w from the memory as written this step (write first, then read), so a
@@ -15,13 +16,17 @@
 // The carried state starts at zero (every sequence does), so it holds offsets from the starting point:
 //  - the memory as M = init + X. Collier & Beel found that a small constant initialisation converges about
 //    twice as fast as the alternatives;
-//  - each head's weighting as w = w_0 + (its rows), with w_0 one-hot on slot 0: every head starts on the first
-//    slot, like a tape head on its first cell. With a constant memory and uniform weightings every slot would
-//    be written alike, and neither content nor location addressing could ever tell the slots apart again;
-//    a non-uniform w_0 breaks that symmetry. Collier & Beel's implementation learns w_0; a module has no
-//    parameters of its own, so here it is fixed.
+//  - each head's weighting as the square root of it, u = sqrt(w), less e_0 (one-hot on slot 0); the previous
+//    weighting is w_prev = u² / (Σ u² + ε_u). At the zero state u = e_0: every head starts exactly on slot 0,
+//    like a tape head on its first cell. With a constant memory and uniform weightings every slot would be
+//    written alike, and neither content nor location addressing could ever tell the slots apart again; a
+//    non-uniform starting weighting breaks that symmetry (Collier & Beel's implementation learns it; a module
+//    has no parameters of its own, so here it is fixed). Through u every real state vector is a valid
+//    previous weighting (non-negative, summing to one), so the step is smooth in its whole state, including
+//    the arbitrary states gradient checks draw; and u's tangents are small where w is (tu = tw / (2u)),
+//    so negligible slots carry negligible sensitivities.
 // The numerics never take the log or a power of zero nor divide by zero: the cosine's norms are
-// sqrt(|v|² + ε), sharpening is a softmax of γ log(max(w̃, 0) + δ), and every softmax subtracts its maximum.
+// sqrt(|v|² + ε), w̃ + δ > 0 in the sharpening, Σ u² + ε_u > 0, and every softmax subtracts its maximum.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -83,8 +88,11 @@ class Ntm final : public Module<T> {
   using Ref = Eigen::Ref<V>;
   using CMatRef = Eigen::Ref<const Mat<T>>;
 
-  static constexpr T eps = T(1e-6);    // added to squared norms in the cosine: norms are >= 1e-3
-  static constexpr T delta = T(1e-8);  // added to w̃ before sharpening: no log(0), no 0/0
+  // Added to squared norms in the cosine, so norms are >= 0.01: a blank slot (the memory starts at 1e-6) has a
+  // cosine near 0 with every key, and the cosine's derivatives stay below 100 β.
+  static constexpr T eps = T(1e-4);
+  static constexpr T delta = T(1e-8);   // added to w̃ before sharpening: no log(0)
+  static constexpr T eps_u = T(1e-30);  // added to Σ u²: a zero u (not reached by a step) is a zero weighting
 
   // What forward() keeps of one head in a column of `work`: the content, interpolated, shifted and final
   // weightings, the cosines, the shift distribution, and β, g, γ, |k|. Over `const T*` in vjp/jvp.
@@ -132,7 +140,7 @@ class Ntm final : public Module<T> {
     prev_.resize(N_, W_);
     next_.resize(N_, W_);
     dmem_.resize(N_, W_);
-    for (auto* v : {&dw_, &a_, &b_, &c_, &tnorm_, &w_prev_}) v->resize(N_);
+    for (auto* v : {&dw_, &tw_, &a_, &b_, &c_, &tnorm_, &u_, &w_prev_}) v->resize(N_);
     tshift_.resize(S_);
     zero_ = V::Zero(sh.state);
   }
@@ -168,19 +176,18 @@ class Ntm final : public Module<T> {
       // Write head: its weighting from the memory before the write, then the written memory.
       const CMemMap tprev(tsp, N_, W_);
       norm_tangent(prev_, tprev, norm_prev, tnorm_);
-      address_tangent(R_, prev_, tprev, norm_prev, in, tc, sp, tsp, wk, VecMap(ts + weight_row(R_), N_));
-      const CVecMap w = Kept<true>(wk + kept_row(R_), N_, S_).w, tw(ts + weight_row(R_), N_);
+      address_tangent(R_, prev_, tprev, norm_prev, in, tc, sp, tsp, wk, ts);
+      const CVecMap w = Kept<true>(wk + kept_row(R_), N_, S_).w;
       const T* tcw = tc + control_row(R_) + controls();
-      write_tangent(w, e, a, tprev, tw, CVecMap(tcw, W_), CVecMap(tcw + W_, W_), MemMap(ts, N_, W_));
+      write_tangent(w, e, a, tprev, tw_, CVecMap(tcw, W_), CVecMap(tcw + W_, W_), MemMap(ts, N_, W_));
       // Read heads, from the written memory.
       const CMemMap tnext(ts, N_, W_);
       norm_tangent(next_, tnext, norm_next, tnorm_);
       for (int h = 0; h < R_; ++h) {
-        VecMap twh(ts + weight_row(h), N_);
-        address_tangent(h, next_, tnext, norm_next, in, tc, sp, tsp, wk, twh);
+        address_tangent(h, next_, tnext, norm_next, in, tc, sp, tsp, wk, ts);
         VecMap tr(tout.col(j).data() + h * W_, W_);
         tr.noalias() = tnext.transpose() * Kept<true>(wk + kept_row(h), N_, S_).w;
-        tr.noalias() += next_.transpose() * twh;
+        tr.noalias() += next_.transpose() * tw_;
       }
     }
   }
@@ -190,7 +197,7 @@ class Ntm final : public Module<T> {
   // `read`), then the write head R (port `write`), whose controls are followed by ê (W) and â (W).
   int controls() const { return W_ + S_ + 3; }
   int control_row(int h) const { return h * controls(); }
-  // State rows: the memory offset X = M − init (N x W, column-major), then each head's weighting offset w − w_0.
+  // State rows: the memory offset X = M − init (N x W, column-major), then each head's u − e_0, u = sqrt(w).
   int weight_row(int h) const { return N_ * W_ + h * N_; }
   // Work rows: each head's Kept, then the memory's row norms before and after the write, then e and a.
   int kept_row(int h) const { return h * Kept<true>::rows(N_, S_); }
@@ -227,64 +234,73 @@ class Ntm final : public Module<T> {
     for (int h = R_ - 1; h >= 0; --h) {
       const CVecMap dr(dout + h * W_, W_), w = Kept<true>(wk + kept_row(h), N_, S_).w;
       for (int j = 0; j < W_; ++j) dmem_.col(j) += dr(j) * w;
-      dw_ = CVecMap(ds + weight_row(h), N_);
-      dw_.noalias() += next_ * dr;
-      address_reverse(h, next_, norm_next, in, sp, wk, din, dsp);
+      dw_.noalias() = next_ * dr;
+      address_reverse(h, next_, norm_next, in, sp, ds, wk, din, dsp);
     }
     const CVecMap w = Kept<true>(wk + kept_row(R_), N_, S_).w, e(wk + erase_row(), W_), a(wk + erase_row() + W_, W_);
-    dw_ = CVecMap(ds + weight_row(R_), N_);
+    dw_.setZero();
     T* dcw = din + control_row(R_) + controls();
     write_reverse(w, e, a, VecMap(dcw, W_), VecMap(dcw + W_, W_));  // dmem_ becomes the memory's before the write
-    address_reverse(R_, prev_, norm_prev, in, sp, wk, din, dsp);
+    address_reverse(R_, prev_, norm_prev, in, sp, ds, wk, din, dsp);
     MemMap(dsp, N_, W_) += dmem_;
   }
 
   // ---- one head: the four addressing stages in order, reverse and tangent ----
 
-  // The weighting a head had at the previous step: w_0 + its carried offset (into w_prev_).
-  const V& previous_weighting(int h, const T* sp) {
-    w_prev_ = CVecMap(sp + weight_row(h), N_);
-    w_prev_(0) += T(1);
-    return w_prev_;
+  // The weighting head h had at the previous step: w_prev = u² / (Σ u² + ε_u), u = e_0 + its carried rows
+  // (into w_prev_, with u in u_ and 2 / (Σ u² + ε_u) returned, for the derivatives).
+  T previous_weighting(int h, const T* sp) {
+    u_ = CVecMap(sp + weight_row(h), N_);
+    u_(0) += T(1);
+    const T inv = T(1) / (u_.squaredNorm() + eps_u);
+    w_prev_ = inv * u_.cwiseAbs2();
+    return T(2) * inv;
   }
 
-  // Head h's weighting (kept in work, its offset from w_0 written into the state s).
+  // Head h's weighting, kept in work; sqrt(w) − e_0 goes into the state s.
   CVecMap address_forward(int h, const Mat<T>& M, CRef norm, const T* in, const T* sp, T* s, T* wk) {
     const T* c = in + control_row(h);
     Kept<false> k(wk + kept_row(h), N_, S_);
     content_forward(M, norm, CVecMap(c, W_), c[W_], k);
-    interpolate_forward(c[W_ + 1], previous_weighting(h, sp), k);
+    previous_weighting(h, sp);
+    interpolate_forward(c[W_ + 1], w_prev_, k);
     shift_forward(CVecMap(c + W_ + 2, S_), k);
-    sharpen_forward(c[W_ + 2 + S_], k);
-    VecMap offset(s + weight_row(h), N_);
-    offset = k.w;
-    offset(0) -= T(1);
+    sharpen_forward(c[W_ + 2 + S_], k, VecMap(s + weight_row(h), N_));
     return CVecMap(k.w.data(), N_);
   }
 
-  // From dw_ (the cotangent of head h's weighting; clobbered): writes the head's control cotangents into din,
-  // adds into its previous weighting's cotangent in dsp, and adds the content part into dmem_.
-  void address_reverse(int h, const Mat<T>& M, CRef norm, const T* in, const T* sp, const T* wk, T* din, T* dsp) {
+  // From dw_ (the cotangent of head h's weighting through the reads or the write; clobbered) and ds (that of
+  // the carried rows): writes the head's control cotangents into din, adds the cotangent of its previous rows
+  // into dsp and the content part into dmem_.
+  void address_reverse(int h, const Mat<T>& M, CRef norm, const T* in, const T* sp, const T* ds, const T* wk,
+                       T* din, T* dsp) {
     const T* c = in + control_row(h);
     T* dc = din + control_row(h);
     const Kept<true> k(wk + kept_row(h), N_, S_);
-    dc[W_ + 2 + S_] = sharpen_reverse(c[W_ + 2 + S_], k, dw_, a_);
+    dc[W_ + 2 + S_] = sharpen_reverse(c[W_ + 2 + S_], k, CVecMap(ds + weight_row(h), N_), dw_, a_);
     shift_reverse(k, a_, b_, VecMap(dc + W_ + 2, S_));
-    dc[W_ + 1] = interpolate_reverse(previous_weighting(h, sp), k, b_, c_, VecMap(dsp + weight_row(h), N_));
+    const T two_inv = previous_weighting(h, sp);
+    dc[W_ + 1] = interpolate_reverse(w_prev_, k, b_, c_, dw_);
+    // w_prev = u² / q: du = (2u / q) ∘ (dw_prev − w_prev·dw_prev).
+    VecMap(dsp + weight_row(h), N_).array() += two_inv * u_.array() * (dw_.array() - w_prev_.dot(dw_));
     dc[W_] = content_reverse(M, norm, CVecMap(c, W_), c[W_], k, c_, VecMap(dc, W_));
   }
 
-  // Tangent of head h's weighting, given the memory M it addresses, its tangent tM and the tangent of the row
-  // norms (in tnorm_).
+  // Tangent of head h's carried rows (into the tangent state ts) and of its weighting (into tw_), given the
+  // memory M it addresses, its tangent tM and the tangent of the row norms (in tnorm_).
   void address_tangent(int h, const Mat<T>& M, CMatRef tM, CRef norm, const T* in, const T* tin, const T* sp,
-                       const T* tsp, const T* wk, Ref tw) {
+                       const T* tsp, const T* wk, T* ts) {
     const T* c = in + control_row(h);
     const T* tc = tin + control_row(h);
     const Kept<true> k(wk + kept_row(h), N_, S_);
     content_tangent(M, tM, norm, CVecMap(c, W_), CVecMap(tc, W_), c[W_], tc[W_], k, a_);
-    interpolate_tangent(previous_weighting(h, sp), CVecMap(tsp + weight_row(h), N_), tc[W_ + 1], k, a_, b_);
+    const T two_inv = previous_weighting(h, sp);
+    // w_prev = u² / q: tw_prev = (2 / q)(u ∘ tu − w_prev (u·tu)).
+    const CVecMap tu(tsp + weight_row(h), N_);
+    tw_.array() = two_inv * (u_.array() * tu.array() - w_prev_.array() * u_.dot(tu));
+    interpolate_tangent(w_prev_, tw_, tc[W_ + 1], k, a_, b_);
     shift_tangent(k, CVecMap(tc + W_ + 2, S_), b_, c_);
-    sharpen_tangent(c[W_ + 2 + S_], tc[W_ + 2 + S_], k, c_, tw);
+    sharpen_tangent(c[W_ + 2 + S_], tc[W_ + 2 + S_], k, c_, tw_, VecMap(ts + weight_row(h), N_));
   }
 
   // Content: cos_i = k·M_i / (|k| |M_i|) with |v| = sqrt(v·v + ε); w_c = softmax(β cos), β = softplus(β̂).
@@ -327,12 +343,12 @@ class Ntm final : public Module<T> {
     k.g() = sigmoid(g_hat);
     k.wg = k.g() * k.wc + (T(1) - k.g()) * w_prev;
   }
-  // dwg -> dwc (written), dw_prev (added); returns dĝ.
+  // dwg -> dwc and dw_prev (written); returns dĝ.
   T interpolate_reverse(CRef w_prev, const Kept<true>& k, CRef dwg, Ref dwc, Ref dw_prev) {
     const T g = k.g();
     const T dg = dwg.dot(k.wc - w_prev);
     dwc = g * dwg;
-    dw_prev += (T(1) - g) * dwg;
+    dw_prev = (T(1) - g) * dwg;
     return dg * g * (T(1) - g);
   }
   void interpolate_tangent(CRef w_prev, CRef tw_prev, T tg_hat, const Kept<true>& k, CRef twc, Ref twg) {
@@ -366,26 +382,33 @@ class Ntm final : public Module<T> {
     }
   }
 
-  // Sharpening: w = softmax(γ log(w̃⁺ + δ)) = (w̃⁺ + δ)^γ / Σ (w̃⁺ + δ)^γ, γ = 1 + softplus(γ̂), w̃⁺ = max(w̃, 0).
-  // w̃ >= 0 for every state forward() produces; the clamp keeps a perturbed state from reaching log of a
-  // negative number.
-  void sharpen_forward(T gamma_hat, Kept<false>& k) {
+  // Sharpening: logits l = γ log(w̃ + δ), γ = 1 + softplus(γ̂), and w = softmax(l); w̃ >= 0, a sum of products
+  // of distributions. The carried rows are u − e_0 with u = sqrt(w), whose derivative is
+  // ∂u_i/∂l_j = (u_i / 2)(δ_ij − w_j) (no division by u, which may be 0).
+  void sharpen_forward(T gamma_hat, Kept<false>& k, Ref carried) {
     k.gamma() = T(1) + softplus(gamma_hat);
-    k.w.array() = k.gamma() * (k.wt.array().max(T(0)) + delta).log();
+    k.w.array() = k.gamma() * (k.wt.array() + delta).log();
     softmax_in_place(k.w);
+    carried = k.w.cwiseSqrt();
+    carried(0) -= T(1);
   }
-  // dw (clobbered) -> dwt (written); returns dγ̂.
-  T sharpen_reverse(T gamma_hat, const Kept<true>& k, Ref dw, Ref dwt) {
-    softmax_product(k.w, dw);  // d(γ log(w̃⁺ + δ))
-    const T dgamma = (dw.array() * (k.wt.array().max(T(0)) + delta).log()).sum();
-    dwt.array() = (k.wt.array() >= T(0)).select(k.gamma() * dw.array() / (k.wt.array() + delta), T(0));
+  // dw (the weighting's cotangent; clobbered) and du (the carried rows') -> dwt (written); returns dγ̂.
+  T sharpen_reverse(T gamma_hat, const Kept<true>& k, CRef du, Ref dw, Ref dwt) {
+    // dl = w ∘ dw + (u/2) ∘ du − w (w·dw + (u/2)·du)
+    dwt = T(0.5) * k.w.cwiseSqrt().cwiseProduct(du);
+    const T shared = k.w.dot(dw) + dwt.sum();
+    dw.array() = k.w.array() * (dw.array() - shared) + dwt.array();
+    const T dgamma = (dw.array() * (k.wt.array() + delta).log()).sum();
+    dwt.array() = k.gamma() * dw.array() / (k.wt.array() + delta);
     return dgamma * sigmoid(gamma_hat);
   }
-  void sharpen_tangent(T gamma_hat, T tgamma_hat, const Kept<true>& k, CRef twt, Ref tw) {
+  // -> the weighting's tangent tw and the carried rows' tu = (u/2) ∘ (tl − w·tl).
+  void sharpen_tangent(T gamma_hat, T tgamma_hat, const Kept<true>& k, CRef twt, Ref tw, Ref tu) {
     const T tgamma = sigmoid(gamma_hat) * tgamma_hat;
-    tw.array() = tgamma * (k.wt.array().max(T(0)) + delta).log() +
-                 (k.wt.array() >= T(0)).select(k.gamma() * twt.array() / (k.wt.array() + delta), T(0));
-    softmax_product(k.w, tw);
+    tw.array() = tgamma * (k.wt.array() + delta).log() + k.gamma() * twt.array() / (k.wt.array() + delta);  // tl
+    const T mean = k.w.dot(tw);
+    tu.array() = T(0.5) * k.w.array().sqrt() * (tw.array() - mean);
+    tw.array() = k.w.array() * (tw.array() - mean);
   }
 
   // ---- the write, on the offset X = M − init: X' = X ∘ (1 − w eᵀ) + w (a − init e)ᵀ ----
@@ -432,10 +455,10 @@ class Ntm final : public Module<T> {
   const T init_;
   std::vector<int> rot_;  // shift q moves the weighting by rot_[q] = o_q mod N slots
   // Scratch, sized at construction: the memory before and after the write, the memory's cotangent, a head's
-  // weighting cotangent, three N-vectors for the stages, the row norms' tangent, a head's previous weighting,
-  // the shift's tangent, and a zero state for a jvp without state tangents.
+  // weighting cotangent and tangent, three N-vectors for the stages, the row norms' tangent, a head's previous
+  // sqrt-weighting and weighting, the shift's tangent, and a zero state for a jvp without state tangents.
   Mat<T> prev_, next_, dmem_;
-  V dw_, a_, b_, c_, tnorm_, w_prev_, tshift_, zero_;
+  V dw_, tw_, a_, b_, c_, tnorm_, u_, w_prev_, tshift_, zero_;
 };
 
 CREDO_REGISTER_MODULE("ntm", Ntm,

@@ -88,4 +88,19 @@ TEST(AttentionGraph, RecurrentModelGradients) {
   }
 }
 
+// The ntm memory module (memory/ntm.cpp; tests/ntm_test.cpp): one and two read heads.
+INSTANTIATE_TEST_SUITE_P(Ntm, ModuleSuite, ::testing::Values("kind=ntm slots=4", "kind=ntm slots=5 reads=2"),
+                         [](const auto& info) { return info.index == 0 ? std::string("ntm") : "ntm_two_reads"; });
+
+// A Neural Turing Machine as on the copy task: an LSTM controller fed by the input and, at delay 1, by the
+// reads; it drives both heads, and the output sees the controller and the reads. Every product of the Program
+// against finite differences and every exact algorithm against BPTT.
+TEST(NtmGraph, LstmControllerModelGradients) {
+  const std::string dot =
+      "digraph t { x [kind=input size=3]; h [kind=lstm size=5]; m [kind=ntm size=3 slots=6];"
+      " y [kind=output size=2 loss=sigmoid_xent]; x -> h; h -> h [delay=1]; m -> h [delay=1];"
+      " h -> m [port=read]; h -> m [port=write]; m -> y; h -> y; }";
+  expect_gradients_ok(parse_model(dot, "t.dot"));
+}
+
 }  // namespace credo::testing
