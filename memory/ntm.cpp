@@ -95,7 +95,7 @@ class Ntm final : public Module<T> {
   static constexpr T eps_u = T(1e-30);  // added to Σ u²: a zero u (not reached by a step) is a zero weighting
 
   // What forward() keeps of one head in a column of `work`: the content, interpolated, shifted and final
-  // weightings, the cosines, the shift distribution, and β, g, γ, |k|. Over `const T*` in vjp/jvp.
+  // weightings, log(w̃ + δ), the cosines, the shift distribution, and β, g, γ, |k|. Over `const T*` in vjp/jvp.
   template <bool Const>
   struct Kept {
     using P = std::conditional_t<Const, const T*, T*>;
@@ -105,11 +105,12 @@ class Ntm final : public Module<T> {
           wg(p + n, n),
           wt(p + 2 * n, n),
           w(p + 3 * n, n),
-          cos(p + 4 * n, n),
-          shift(p + 5 * n, s),
-          scalars(p + 5 * n + s) {}
-    static int rows(int n, int s) { return 5 * n + s + 4; }
-    M wc, wg, wt, w, cos, shift;
+          log_wt(p + 4 * n, n),
+          cos(p + 5 * n, n),
+          shift(p + 6 * n, s),
+          scalars(p + 6 * n + s) {}
+    static int rows(int n, int s) { return 6 * n + s + 4; }
+    M wc, wg, wt, w, log_wt, cos, shift;
     P scalars;
     decltype(auto) beta() const { return scalars[0]; }
     decltype(auto) g() const { return scalars[1]; }
@@ -387,7 +388,8 @@ class Ntm final : public Module<T> {
   // ∂u_i/∂l_j = (u_i / 2)(δ_ij − w_j) (no division by u, which may be 0).
   void sharpen_forward(T gamma_hat, Kept<false>& k, Ref carried) {
     k.gamma() = T(1) + softplus(gamma_hat);
-    k.w.array() = k.gamma() * (k.wt.array() + delta).log();
+    for (int i = 0; i < N_; ++i) k.log_wt(i) = std::log(k.wt(i) + delta);
+    k.w = k.gamma() * k.log_wt;
     softmax_in_place(k.w);
     carried = k.w.cwiseSqrt();
     carried(0) -= T(1);
@@ -398,14 +400,14 @@ class Ntm final : public Module<T> {
     dwt = T(0.5) * k.w.cwiseSqrt().cwiseProduct(du);
     const T shared = k.w.dot(dw) + dwt.sum();
     dw.array() = k.w.array() * (dw.array() - shared) + dwt.array();
-    const T dgamma = (dw.array() * (k.wt.array() + delta).log()).sum();
+    const T dgamma = dw.dot(k.log_wt);
     dwt.array() = k.gamma() * dw.array() / (k.wt.array() + delta);
     return dgamma * sigmoid(gamma_hat);
   }
   // -> the weighting's tangent tw and the carried rows' tu = (u/2) ∘ (tl − w·tl).
   void sharpen_tangent(T gamma_hat, T tgamma_hat, const Kept<true>& k, CRef twt, Ref tw, Ref tu) {
     const T tgamma = sigmoid(gamma_hat) * tgamma_hat;
-    tw.array() = tgamma * (k.wt.array() + delta).log() + k.gamma() * twt.array() / (k.wt.array() + delta);  // tl
+    tw.array() = tgamma * k.log_wt.array() + k.gamma() * twt.array() / (k.wt.array() + delta);  // tl
     const T mean = k.w.dot(tw);
     tu.array() = T(0.5) * k.w.array().sqrt() * (tw.array() - mean);
     tw.array() = k.w.array() * (tw.array() - mean);
