@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -51,6 +52,36 @@ TEST(Ntm, RejectsBadShifts) {
   EXPECT_THROW(make_ntm(4, {{"slots", "1"}}), InputError);
   EXPECT_THROW(make_ntm(4, {{"reads", "0"}}), InputError);
   EXPECT_NO_THROW(make_ntm(4, {{"slots", "5"}, {"shifts", "5"}}));
+}
+
+// vjp writes the input's cotangent and adds into the previous state's (several consumers share it); columns of
+// a batch are independent.
+TEST(Ntm, VjpAddsIntoThePreviousStateCotangent) {
+  auto m = make_ntm(3, {{"slots", "5"}, {"reads", "2"}});
+  const auto& sh = m->shape();
+  const int B = 3;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal(0, 1);
+  auto random = [&](int rows, int cols) {
+    Mat<double> x(rows, cols);
+    for (auto& v : x.reshaped()) v = normal(rng);
+    return x;
+  };
+  Mat<double> in = random(sh.in_rows(), B), sp = 0.3 * random(sh.state, B), out(sh.out, B), st(sh.state, B),
+              work(sh.work, B);
+  m->forward(in, sp, out, st, work);
+  const Mat<double> dout = random(sh.out, B), dst = random(sh.state, B), before = random(sh.state, B);
+  Mat<double> din(sh.in_rows(), B), din2 = Mat<double>::Constant(sh.in_rows(), B, 7.0);
+  Mat<double> from_zero = Mat<double>::Zero(sh.state, B), added = before;
+  m->vjp({in, sp, out, st, work}, dout, dst, din, from_zero);
+  m->vjp({in, sp, out, st, work}, dout, dst, din2, added);
+  EXPECT_LT((added - before - from_zero).norm(), 1e-12 * from_zero.norm());
+  EXPECT_EQ(din, din2);
+  // One column alone gives that column's cotangents.
+  Mat<double> din1(sh.in_rows(), 1), dsp1 = Mat<double>::Zero(sh.state, 1);
+  m->vjp({in.col(1), sp.col(1), out.col(1), st.col(1), work.col(1)}, dout.col(1), dst.col(1), din1, dsp1);
+  EXPECT_LT((din1 - din.col(1)).norm(), 1e-12 * din.col(1).norm());
+  EXPECT_LT((dsp1 - from_zero.col(1)).norm(), 1e-12 * from_zero.col(1).norm());
 }
 
 struct GradCase {
