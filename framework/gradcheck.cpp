@@ -268,8 +268,14 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
     }
   }
   if (N > 0) {
-    // JVP: a random state and parameter tangent, column by column.
-    const M ts = random_matrix(N, 1, rng), tt = random_matrix(P, 1, rng);
+    // JVP: a random state and parameter tangent, column by column, scaled to unit norm together so that the
+    // finite-difference step along it is h whatever the model's size (a large model's raw tangent would
+    // make the step, and the truncation error, grow with sqrt(N + P)).
+    M ts = random_matrix(N, 1, rng), tt = random_matrix(P, 1, rng);
+    {
+      const double norm = std::sqrt(ts.squaredNorm() + tt.squaredNorm());
+      ts /= norm, tt /= norm;
+    }
     // The immediate influence Γ (N x P) along a few random parameter directions, against the JVP with
     // those directions as tangents: O(N P) memory, where the full Jacobian would be P x P.
     const M dirs = random_matrix(P, 4, aux);
