@@ -24,7 +24,8 @@ bool parse_number(const std::string& s, double& out) {
 Options::Options(std::string owner, const std::vector<OptionSpec>& specs,
                  const std::map<std::string, std::string>& given)
     : owner_(std::move(owner)) {
-  for (const auto& [k, v] : given) {
+  for (const auto& kv : given) {
+    const std::string& k = kv.first;
     auto it = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return s.name == k; });
     if (it == specs.end()) {
       std::string known;

@@ -94,4 +94,6 @@ using PopulationRegistry = Registry<PopulationKind>;
                                                   [](int n, const ::credo::Options& o) {                 \
                                                     return std::unique_ptr<::credo::Population<double>>( \
                                                         new CLASS<double>(n, o));                        \
-                                                  }}})
+                                                  },                                                     \
+                                                  {},                                                    \
+                                                  {}}})

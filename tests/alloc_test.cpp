@@ -13,12 +13,34 @@
 #include "framework/program.h"
 #include "tests/test_mix.h"
 
+// AddressSanitizer owns malloc, so under it this binary cannot interpose malloc and its tests skip themselves.
+#if defined(__SANITIZE_ADDRESS__)
+#define CREDO_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CREDO_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef CREDO_COUNTS_ALLOCATIONS
+#define CREDO_COUNTS_ALLOCATIONS 1
+#endif
+
 // Eigen allocates with malloc and operator new ends in malloc, so counting malloc (interposed over glibc's)
 // sees every heap allocation.
 namespace {
 std::atomic<long> allocations{0};
-}
 
+// Skips every test of this binary when allocations cannot be counted.
+class CountingAllocations : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!CREDO_COUNTS_ALLOCATIONS) GTEST_SKIP() << "allocations are not counted under AddressSanitizer";
+  }
+};
+[[maybe_unused]] ::testing::Environment* const counting = ::testing::AddGlobalTestEnvironment(new CountingAllocations);
+}  // namespace
+
+#if CREDO_COUNTS_ALLOCATIONS
 extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);
@@ -37,6 +59,7 @@ void* realloc(void* p, std::size_t n) {
   return __libc_realloc(p, n);
 }
 }
+#endif
 
 namespace credo {
 namespace {

@@ -49,6 +49,13 @@ struct OnlineCase {
   double bar;
 };
 
+// How GoogleTest shows a case (else as a dump of its bytes).
+void PrintTo(const OnlineCase& k, std::ostream* os) {
+  *os << k.algorithm;
+  for (const auto& [key, value] : k.options) *os << ":" << key << "=" << value;
+  *os << " lr=" << k.lr << " clip=" << k.clip << " bar=" << k.bar;
+}
+
 class OnlineLearning : public ::testing::TestWithParam<OnlineCase> {};
 
 TEST_P(OnlineLearning, LearnsAddWithinThirtyThousandSteps) {
