@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <unordered_set>
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/breadth_first_search.hpp>
@@ -43,27 +46,33 @@ const std::set<std::string>& drawing_attributes() {
   return names;
 }
 
-int parse_int(const std::string& v, const std::string& where, const std::string& attr, int min, int max) {
-  try {
-    size_t used = 0;
-    long x = std::stol(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    if (x < min || x > max) fail("{}: {} is {}, must be an integer in [{}, {}]", where, attr, v, min, max);
-    return static_cast<int>(x);
-  } catch (const std::logic_error&) {
-    fail("{}: {} is '{}', must be an integer in [{}, {}]", where, attr, v, min, max);
-  }
+// A number as DOT gives it (scientific notation included): finite, else an InputError naming the attribute.
+double parse_number(const std::string& v, const std::string& where, const std::string& attr, const char* expect) {
+  double x = 0;
+  const char* b = v.data();
+  const char* e = b + v.size();
+  auto [p, ec] = std::from_chars(b, e, x);
+  if (ec != std::errc() || p != e || !std::isfinite(x)) fail("{}: {} is '{}', must be {}", where, attr, v, expect);
+  return x;
 }
 
-double parse_double(const std::string& v, const std::string& where, const std::string& attr) {
-  try {
-    size_t used = 0;
-    double x = std::stod(v, &used);
-    if (used != v.size() || !std::isfinite(x)) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::logic_error&) {
-    fail("{}: {} is '{}', not a number", where, attr, v);
-  }
+// An integer >= min; 1e3 and 1000 both read as 1000. Upper bounds are limits (over_limit).
+long long parse_int(const std::string& v, const std::string& where, const std::string& attr, long long min) {
+  const std::string expect = fmt::format("an integer >= {}", min);
+  const double x = parse_number(v, where, attr, expect.c_str());
+  if (x != std::floor(x) || x < static_cast<double>(min)) fail("{}: {} is {}, must be {}", where, attr, v, expect);
+  return x > 1e15 ? std::numeric_limits<long long>::max() : static_cast<long long>(x);
+}
+
+// Above a limit: the message says which and how to raise it.
+[[noreturn]] void over_limit(const std::string& where, const std::string& what, const std::string& value,
+                             const char* limit, long long max) {
+  fail("{}: {} is {}, above the limit of {} (a model may ask for more with --limit {}=N)", where, what, value, max,
+       limit);
+}
+[[noreturn]] void over_limit(const std::string& where, const std::string& what, long long value, const char* limit,
+                             long long max) {
+  over_limit(where, what, std::to_string(value), limit, max);
 }
 
 std::string quote(const std::string& s) {
@@ -75,19 +84,69 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-// Node ids in the order the file first mentions them. Boost's reader creates vertices in sorted-name order,
-// but inputs and outputs take the task's vectors in file order, so the order has to come from the text.
-std::vector<std::string> mention_order(const std::string& text) {
-  std::vector<std::string> order;
-  std::set<std::string> seen;
+// An id as DOT reads it back: bare when it is a plain identifier that is no keyword, else quoted.
+std::string dot_id(const std::string& id) {
+  bool plain = !id.empty() && !std::isdigit(static_cast<unsigned char>(id[0]));
+  for (char c : id) plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  std::string lower;
+  for (char c : id) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* keyword : {"node", "edge", "graph", "digraph", "subgraph", "strict"})
+    plain = plain && lower != keyword;
+  return plain ? id : quote(id);
+}
+
+// What Boost's reader does not keep, from one linear pass over the DOT text.
+struct DotScan {
+  std::vector<std::string> order;  // node ids in the order the file first mentions them
+  std::string name;                // the graph's name, if it has one
+  bool strict = false;             // `strict digraph`
+  std::string text;                // what Boost reads: `strict` blanked, numbers like 1e-3 quoted
+};
+
+// An unquoted number in scientific notation starting at text[i] (-1.5e-3, 2E4), and only that: its length,
+// or 0. DOT's own numerals have no exponent, so Boost (like Graphviz) would split 1e3 into 1 and e3.
+size_t exponent_numeral(const std::string& text, size_t i) {
+  const size_t n = text.size();
+  auto digits = [&](size_t& j) {
+    const size_t start = j;
+    while (j < n && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+    return j > start;
+  };
+  size_t j = i;
+  if (j < n && text[j] == '-') ++j;
+  const bool whole = digits(j);
+  bool fraction = false;
+  if (j < n && text[j] == '.') ++j, fraction = digits(j);
+  if (!whole && !fraction) return 0;
+  if (j >= n || (text[j] != 'e' && text[j] != 'E')) return 0;
+  ++j;
+  if (j < n && (text[j] == '+' || text[j] == '-')) ++j;
+  if (!digits(j)) return 0;
+  if (j < n && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_' || text[j] == '.' ||
+                (text[j] & 0x80)))
+    return 0;
+  return j - i;
+}
+
+// Boost's reader creates vertices in sorted-name order, but inputs and outputs take the task's vectors in file
+// order, so the order has to come from the text; so does `strict`, which Boost honours by dropping self-loops
+// (turning an RNN feed-forward), and the graph's name.
+DotScan scan_dot(const std::string& text) {
+  DotScan r;
+  std::unordered_set<std::string> seen;
   size_t i = 0;
   const size_t n = text.size();
+  size_t copied = 0;  // text[0, copied) is already in r.text
+  r.text.reserve(n + 16);
   int brackets = 0;
   bool skip_next_id = false;   // the graph's own name, or a value after '='
+  bool after_equals = false;   // the next token is an attribute's value
+  bool first_token = true;
+  bool want_name = false;
   std::string pending;         // an id that may turn out to be an attribute name (id = value)
   bool have_pending = false;
   auto flush = [&] {
-    if (have_pending && !seen.count(pending)) seen.insert(pending), order.push_back(pending);
+    if (have_pending && seen.insert(pending).second) r.order.push_back(pending);
     have_pending = false;
   };
   auto is_id_char = [](char c) {
@@ -103,8 +162,19 @@ std::vector<std::string> mention_order(const std::string& text) {
       i = end == std::string::npos ? n : end + 2;
       continue;
     }
+    if (after_equals) {
+      after_equals = false;
+      if (const size_t len = exponent_numeral(text, i)) {
+        r.text.append(text, copied, i - copied).append("\"").append(text, i, len).append("\"");
+        i += len;
+        copied = i;
+        if (brackets == 0) skip_next_id = false;
+        continue;
+      }
+    }
     std::string token;
     bool quoted = false;
+    const size_t token_start = i;
     if (c == '"') {
       quoted = true;
       ++i;
@@ -121,16 +191,20 @@ std::vector<std::string> mention_order(const std::string& text) {
         ++i;
       } while (i < n && depth > 0);
       flush();
+      first_token = want_name = false;
       continue;
     } else if (c == '-' && i + 1 < n && (text[i + 1] == '>' || text[i + 1] == '-')) {
       i += 2;
       flush();
+      first_token = want_name = false;
       continue;
     } else if (is_id_char(c)) {
       while (i < n && is_id_char(text[i]) && !(text[i] == '-' && i + 1 < n && (text[i + 1] == '>' || text[i + 1] == '-')))
         token += text[i++];
     } else {
       ++i;
+      first_token = want_name = false;
+      if (c == '=') after_equals = true;
       if (c == '[') ++brackets, flush();
       else if (c == ']') --brackets;
       else if (brackets > 0) continue;                                 // attribute lists hold no node ids
@@ -139,32 +213,82 @@ std::vector<std::string> mention_order(const std::string& text) {
       else flush();
       continue;
     }
+    std::string lower;
+    if (!quoted)
+      for (char ch : token) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (first_token && lower == "strict") {
+      // Kept out of Boost's sight (it would drop self-loops and parallel edges); parse_model checks that no
+      // two edges join the same pair, which is all `strict` may mean for a model.
+      r.strict = true;
+      r.text.append(text, copied, token_start - copied).append(i - token_start, ' ');
+      copied = i;
+      continue;
+    }
+    first_token = false;
+    if (want_name) {
+      want_name = false;
+      if (brackets == 0 && r.name.empty()) r.name = token;
+    }
     if (brackets > 0) continue;
     if (skip_next_id) { skip_next_id = false; continue; }
     if (!quoted) {
-      std::string lower;
-      for (char ch : token) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       if (lower == "strict" || lower == "node" || lower == "edge") { flush(); continue; }
       if (lower == "graph" || lower == "digraph" || lower == "subgraph") {
         flush();
         // The name that may follow is the graph's, not a node's.
         size_t j = i;
         while (j < n && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
-        if (j < n && text[j] != '{' && text[j] != '[') skip_next_id = true;
+        if (j < n && text[j] != '{' && text[j] != '[') {
+          skip_next_id = true;
+          want_name = lower == "digraph" && r.order.empty() && r.name.empty();
+        }
         continue;
       }
     }
     flush();
-    pending = token;
+    pending = std::move(token);
     have_pending = true;
   }
   flush();
-  return order;
+  r.text.append(text, copied, n - copied);
+  return r;
 }
 
 }  // namespace
 
+const std::vector<OptionSpec>& model_limit_specs() {
+  const ModelLimits d;
+  static const std::vector<OptionSpec> specs = {
+      {"populations", std::to_string(d.populations), "nodes in a model", 1, 1e15, true, {}},
+      {"projections", std::to_string(d.projections), "edges in a model", 1, 1e15, true, {}},
+      {"size", std::to_string(d.size), "units in one population", 1, 2147483647, true, {}},
+      {"units", std::to_string(d.units), "units in all populations together", 1, 1e15, true, {}},
+      {"delay", std::to_string(d.delay), "steps a projection may reach back", 1, 2147483647, true, {}},
+      {"delay_units", std::to_string(d.delay_units),
+       "units kept in delay lines (sum of size x (longest delay read - 1))", 0, 1e15, true, {}},
+      {"weights", std::to_string(d.weights), "sum over projections of source size x target size", 1, 1e15, true, {}}};
+  return specs;
+}
+
+ModelLimits model_limits(const std::map<std::string, std::string>& given, const std::string& owner) {
+  const Options o(owner, model_limit_specs(), given);
+  auto get = [&](const char* name) { return static_cast<long long>(o.number(name)); };
+  ModelLimits l;
+  l.populations = get("populations");
+  l.projections = get("projections");
+  l.size = get("size");
+  l.units = get("units");
+  l.delay = get("delay");
+  l.delay_units = get("delay_units");
+  l.weights = get("weights");
+  return l;
+}
+
 int ModelGraph::find(const std::string& population) const {
+  auto it = index.find(population);
+  if (it != index.end() && it->second >= 0 && it->second < static_cast<int>(populations.size()) &&
+      populations[it->second].name == population)
+    return it->second;
   for (size_t i = 0; i < populations.size(); ++i)
     if (populations[i].name == population) return static_cast<int>(i);
   return -1;
@@ -174,11 +298,12 @@ std::string ModelGraph::edge_name(const ProjectionSpec& e) const {
   std::string attrs;
   if (e.delay) attrs += fmt::format("delay={}", e.delay);
   if (!e.port.empty()) attrs += fmt::format("{}port={}", attrs.empty() ? "" : " ", e.port);
-  return fmt::format("{} -> {}{}", populations[e.source].name, populations[e.target].name,
-                     attrs.empty() ? "" : fmt::format(" [{}]", attrs));
+  return fmt::format("{} -> {}{}{}", populations[e.source].name, populations[e.target].name,
+                     attrs.empty() ? "" : fmt::format(" [{}]", attrs), e.copy > 0 ? fmt::format(" #{}", e.copy + 1) : "");
 }
 
-ModelGraph parse_model(const std::string& text, const std::string& source) {
+ModelGraph parse_model(const std::string& text, const std::string& source, const ModelLimits& limits) {
+  DotScan scan = scan_dot(text);
   DotGraph dg;
   std::map<std::string, std::map<Vertex, std::string>> vattrs;
   std::map<std::string, std::map<Edge, std::string>> eattrs;
@@ -196,7 +321,7 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
   });
   dp.property("node_id", boost::get(&VertexProps::node_id, dg));
   try {
-    if (!boost::read_graphviz(text, dg, dp, "node_id")) fail("{}: not a DOT graph", source);
+    if (!boost::read_graphviz(scan.text, dg, dp, "node_id")) fail("{}: not a DOT graph", source);
   } catch (const boost::undirected_graph_error&) {
     fail("{}: the model must be a directed graph (digraph), not an undirected one", source);
   } catch (const boost::graph_exception& e) {
@@ -205,67 +330,104 @@ ModelGraph parse_model(const std::string& text, const std::string& source) {
 
   ModelGraph g;
   g.source = source;
-  std::smatch m;
-  if (std::regex_search(text, m, std::regex(R"(digraph\s+("?)([A-Za-z0-9_.\-]+)\1\s*\{)"))) g.name = m[2];
-  for (Vertex v : boost::make_iterator_range(boost::vertices(dg))) {
-    PopulationSpec p;
-    p.name = dg[v].node_id;
-    const std::string where = fmt::format("{}: node '{}'", source, p.name);
-    for (auto& [attr, values] : vattrs) {
-      auto it = values.find(v);
-      if (it == values.end()) continue;
-      if (attr == "kind") p.kind = it->second;
-      else if (attr == "size") p.size = parse_int(it->second, where, "size", 1, 1'000'000);
-      else if (!drawing_attributes().count(attr)) p.attributes[attr] = it->second;
+  if (!scan.name.empty()) g.name = scan.name;
+  const long long nv = static_cast<long long>(boost::num_vertices(dg));
+  const long long ne = static_cast<long long>(boost::num_edges(dg));
+  if (nv > limits.populations) over_limit(source, "the number of populations", nv, "populations", limits.populations);
+  if (ne > limits.projections) over_limit(source, "the number of projections", ne, "projections", limits.projections);
+  // Attributes are read attribute by attribute, so the work is linear in what the file states.
+  g.populations.resize(nv);
+  std::vector<char> has_size(nv, 0);
+  for (Vertex v : boost::make_iterator_range(boost::vertices(dg))) g.populations[v].name = dg[v].node_id;
+  auto node_where = [&](Vertex v) { return fmt::format("{}: node '{}'", source, g.populations[v].name); };
+  for (auto& [attr, values] : vattrs)
+    for (auto& [v, value] : values) {
+      auto& p = g.populations[v];
+      if (attr == "kind") {
+        p.kind = value;
+      } else if (attr == "size") {
+        const long long size = parse_int(value, node_where(v), "size", 1);
+        if (size > limits.size) over_limit(node_where(v), "size", value, "size", limits.size);
+        p.size = static_cast<int>(size);
+        has_size[v] = 1;
+      } else if (!drawing_attributes().count(attr)) {
+        p.attributes[attr] = value;
+      }
     }
-    if (p.kind.empty()) fail("{}: missing attribute 'kind'", where);
-    if (!vattrs["size"].count(v)) fail("{}: missing attribute 'size'", where);
-    g.populations.push_back(std::move(p));
+  for (Vertex v : boost::make_iterator_range(boost::vertices(dg))) {
+    if (g.populations[v].kind.empty()) fail("{}: missing attribute 'kind'", node_where(v));
+    if (!has_size[v]) fail("{}: missing attribute 'size'", node_where(v));
   }
+  std::map<Edge, size_t> edge_index;
   for (Edge e : boost::make_iterator_range(boost::edges(dg))) {
     ProjectionSpec pr;
     pr.source = static_cast<int>(boost::source(e, dg));
     pr.target = static_cast<int>(boost::target(e, dg));
-    const std::string where = fmt::format("{}: edge '{} -> {}'", source, g.populations[pr.source].name,
-                                          g.populations[pr.target].name);
-    for (auto& [attr, values] : eattrs) {
-      auto it = values.find(e);
-      if (it == values.end()) continue;
-      if (attr == "delay") pr.delay = parse_int(it->second, where, "delay", 0, 100'000);
-      else if (attr == "gain") pr.gain = parse_double(it->second, where, "gain");
-      else if (attr == "init") {
-        static const std::set<std::string> inits = {"normal", "orthogonal", "identity", "zero"};
-        if (!inits.count(it->second))
-          fail("{}: init is '{}', must be one of normal, orthogonal, identity, zero", where, it->second);
-        pr.init = it->second;
-      } else if (attr == "port") {
-        if (it->second.empty()) fail("{}: port is empty; name one of the target module's ports", where);
-        pr.port = it->second;
-      } else if (!drawing_attributes().count(attr))
-        fail("{}: unknown attribute '{}' (projections take delay, init, gain, port)", where, attr);
-    }
+    edge_index.emplace(e, g.projections.size());
     g.projections.push_back(pr);
   }
-  // Put the populations in the order the file mentions them.
-  const auto order = mention_order(text);
-  auto rank = [&](const std::string& name) {
-    auto it = std::find(order.begin(), order.end(), name);
-    return it == order.end() ? order.size() : static_cast<size_t>(it - order.begin());
+  auto edge_where = [&](const ProjectionSpec& pr) {
+    return fmt::format("{}: edge '{} -> {}'", source, g.populations[pr.source].name, g.populations[pr.target].name);
   };
+  static const std::set<std::string> inits = {"normal", "orthogonal", "identity", "zero"};
+  for (auto& [attr, values] : eattrs)
+    for (auto& [e, value] : values) {
+      auto& pr = g.projections[edge_index.at(e)];
+      if (attr == "delay") {
+        const long long delay = parse_int(value, edge_where(pr), "delay", 0);
+        if (delay > limits.delay) over_limit(edge_where(pr), "delay", value, "delay", limits.delay);
+        pr.delay = static_cast<int>(delay);
+      } else if (attr == "gain") {
+        // Weights are drawn with standard deviation gain / sqrt(fan-in): beyond 100 every unit saturates, and
+        // near the largest double the squares overflow.
+        pr.gain = parse_number(value, edge_where(pr), "gain", "a number in [-100, 100]");
+        if (std::abs(pr.gain) > 100) fail("{}: gain is {}, must be a number in [-100, 100]", edge_where(pr), value);
+      } else if (attr == "init") {
+        if (!inits.count(value))
+          fail("{}: init is '{}', must be one of normal, orthogonal, identity, zero", edge_where(pr), value);
+        pr.init = value;
+      } else if (attr == "port") {
+        if (value.empty()) fail("{}: port is empty; name one of the target module's ports", edge_where(pr));
+        pr.port = value;
+      } else if (!drawing_attributes().count(attr)) {
+        fail("{}: unknown attribute '{}' (projections take delay, init, gain, port)", edge_where(pr), attr);
+      }
+    }
+  // A strict graph keeps at most one edge per ordered pair: Graphviz would merge two into one, so a model
+  // that states two is ambiguous.
+  if (scan.strict) {
+    std::set<std::pair<int, int>> pairs;
+    for (const auto& pr : g.projections)
+      if (!pairs.insert({pr.source, pr.target}).second)
+        fail("{}: appears twice in a strict digraph, where Graphviz would merge the two into one edge; remove "
+             "'strict' to keep both projections, or remove one",
+             edge_where(pr));
+  }
+  // Put the populations in the order the file mentions them.
+  std::unordered_map<std::string, size_t> rank;
+  rank.reserve(scan.order.size());
+  for (size_t k = 0; k < scan.order.size(); ++k) rank.emplace(scan.order[k], k);
+  auto rank_of = [&](const std::string& name) {
+    auto it = rank.find(name);
+    return it == rank.end() ? scan.order.size() : it->second;
+  };
+  std::vector<size_t> key(g.populations.size());
+  for (size_t k = 0; k < key.size(); ++k) key[k] = rank_of(g.populations[k].name);
   std::vector<int> perm(g.populations.size());
   for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int>(k);
-  std::stable_sort(perm.begin(), perm.end(),
-                   [&](int a, int b) { return rank(g.populations[a].name) < rank(g.populations[b].name); });
+  std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return key[a] < key[b]; });
   std::vector<int> where(perm.size());
   std::vector<PopulationSpec> sorted;
-  for (size_t k = 0; k < perm.size(); ++k) where[perm[k]] = static_cast<int>(k), sorted.push_back(g.populations[perm[k]]);
+  sorted.reserve(perm.size());
+  for (size_t k = 0; k < perm.size(); ++k)
+    where[perm[k]] = static_cast<int>(k), sorted.push_back(std::move(g.populations[perm[k]]));
   g.populations = std::move(sorted);
   for (auto& e : g.projections) e.source = where[e.source], e.target = where[e.target];
-  check_model(g);
+  check_model(g, limits);
   return g;
 }
 
-ModelGraph read_model(const std::string& path) {
+ModelGraph read_model(const std::string& path, const ModelLimits& limits) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     fail("{}: not a file (give a DOT model file)", path);
@@ -273,14 +435,24 @@ ModelGraph read_model(const std::string& path) {
   if (!in) fail("{}: cannot open the model file", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_model(ss.str(), path);
+  return parse_model(ss.str(), path, limits);
 }
 
-void check_model(ModelGraph& g) {
+void check_model(ModelGraph& g, const ModelLimits& limits) {
   const auto& registry = PopulationRegistry::get();
   const int n = static_cast<int>(g.populations.size());
   if (n == 0) fail("{}: the model has no populations", g.source);
+  if (n > limits.populations) over_limit(g.source, "the number of populations", n, "populations", limits.populations);
+  const auto edges = static_cast<long long>(g.projections.size());
+  if (edges > limits.projections)
+    over_limit(g.source, "the number of projections", edges, "projections", limits.projections);
+  g.index.clear();
+  g.index.reserve(n);
+  for (int i = 0; i < n; ++i)
+    if (!g.index.emplace(g.populations[i].name, i).second)
+      fail("{}: two populations are named '{}'", g.source, g.populations[i].name);
   std::vector<Role> role(n);
+  long long units = 0;
   for (int i = 0; i < n; ++i) {
     auto& p = g.populations[i];
     const std::string where = fmt::format("{}: node '{}'", g.source, p.name);
@@ -290,11 +462,38 @@ void check_model(ModelGraph& g) {
       fail("{}: unknown kind '{}' (known: {})", where, p.kind, known);
     }
     if (p.size <= 0) fail("{}: size must be a positive integer", where);
+    if (p.size > limits.size) over_limit(where, "size", p.size, "size", limits.size);
+    units += p.size;
     const auto& entry = registry.find(p.kind, "population kind");
     role[i] = entry.make.role;
     // Resolving the kind's options here rejects unknown attributes at load time, naming the node.
     p.attributes = Options(where, entry.options, p.attributes).values();
   }
+  if (units > limits.units) over_limit(g.source, "the total number of units", units, "units", limits.units);
+  // Delay lines, weights, and further copies of a projection (numbered so each has a name of its own).
+  std::vector<int> longest(n, 0);
+  double weights = 0;
+  std::map<std::tuple<int, int, int, std::string>, int> copies;
+  for (auto& e : g.projections) {
+    if (e.source < 0 || e.source >= n || e.target < 0 || e.target >= n)
+      fail("{}: a projection joins a population that does not exist", g.source);
+    const std::string where = fmt::format("{}: edge '{}'", g.source, g.edge_name(e));
+    if (e.delay < 0) fail("{}: delay is {}, must be >= 0", where, e.delay);
+    if (e.delay > limits.delay) over_limit(where, "delay", e.delay, "delay", limits.delay);
+    if (!std::isfinite(e.gain) || std::abs(e.gain) > 100) fail("{}: gain is {}, must be in [-100, 100]", where, e.gain);
+    longest[e.source] = std::max(longest[e.source], e.delay);
+    weights += static_cast<double>(g.populations[e.source].size) * g.populations[e.target].size;
+    e.copy = copies[{e.source, e.target, e.delay, e.port}]++;
+  }
+  // Sums in double: exact far beyond any limit, and they cannot overflow.
+  if (weights > static_cast<double>(limits.weights))
+    over_limit(g.source, "the number of weights (sum of source size x target size)", fmt::format("{:.0f}", weights),
+               "weights", limits.weights);
+  double delay_units = 0;
+  for (int i = 0; i < n; ++i) delay_units += static_cast<double>(g.populations[i].size) * std::max(0, longest[i] - 1);
+  if (delay_units > static_cast<double>(limits.delay_units))
+    over_limit(g.source, "the number of units in delay lines", fmt::format("{:.0f}", delay_units), "delay_units",
+               limits.delay_units);
   // Modules: their ports, made from the node's resolved options, so a port's size can depend on them.
   std::vector<std::unique_ptr<Module<double>>> module(n);
   for (int i = 0; i < n; ++i) {
@@ -389,46 +588,25 @@ void check_model(ModelGraph& g) {
 }
 
 std::string write_model(const ModelGraph& g) {
-  DotGraph dg(g.populations.size());
-  for (const auto& e : g.projections) boost::add_edge(e.source, e.target, dg);
-  std::vector<const ProjectionSpec*> edge_spec;
-  for (const auto& e : g.projections) edge_spec.push_back(&e);
-  // Edges come back in out-edge order, not insertion order: match them to specs by endpoints.
-  std::map<std::pair<int, int>, std::vector<const ProjectionSpec*>> by_ends;
-  for (const auto& e : g.projections) by_ends[{e.source, e.target}].push_back(&e);
-  std::map<Edge, const ProjectionSpec*> spec_of;
-  for (Edge e : boost::make_iterator_range(boost::edges(dg))) {
-    auto& list = by_ends[{static_cast<int>(boost::source(e, dg)), static_cast<int>(boost::target(e, dg))}];
-    spec_of[e] = list.front();
-    list.erase(list.begin());
+  // Written directly (linear, and every id quoted where DOT needs it); the populations in their order and the
+  // projections in theirs, so reading the text back gives the same graph.
+  std::string out = fmt::format("digraph {} {{\n  rankdir=LR;\n", dot_id(g.name));
+  for (const auto& p : g.populations) {
+    // "\\n" is Graphviz's line break inside a label.
+    out += fmt::format("  {} [label={}, kind={}, size={}", dot_id(p.name),
+                       quote(fmt::format("{}\\n{} {}", p.name, p.kind, p.size)), quote(p.kind), p.size);
+    for (const auto& [k, val] : p.attributes) out += fmt::format(", {}={}", dot_id(k), quote(val));
+    out += "];\n";
   }
-  std::ostringstream os;
-  boost::write_graphviz(
-      os, dg,
-      [&](std::ostream& out, Vertex v) {
-        const auto& p = g.populations[v];
-        // "\\n" is Graphviz's line break inside a label.
-        out << "[label=" << quote(fmt::format("{}\\n{} {}", p.name, p.kind, p.size)) << ", kind=" << quote(p.kind)
-            << ", size=" << p.size;
-        for (const auto& [k, val] : p.attributes) out << ", " << k << "=" << quote(val);
-        out << "]";
-      },
-      [&](std::ostream& out, Edge e) {
-        const auto* s = spec_of[e];
-        // gain in full precision, so a saved model reproduces the run.
-        out << "[delay=" << s->delay << ", init=" << quote(s->init) << ", gain=" << quote(fmt::format("{}", s->gain));
-        if (!s->port.empty()) out << ", port=" << quote(s->port) << ", headlabel=" << quote(s->port);
-        if (s->delay > 0) out << ", style=dashed, label=" << quote(fmt::format("d={}", s->delay));
-        out << "]";
-      },
-      [&](std::ostream& out) { out << "rankdir=LR;\n"; },
-      boost::make_transform_value_property_map([&](Vertex v) { return g.populations[v].name; },
-                                               boost::get(boost::vertex_index, dg)));
-  std::string text = os.str();
-  // Name the graph after the model.
-  const std::string head = "digraph G {";
-  if (text.rfind(head, 0) == 0) text = "digraph " + quote(g.name) + " {" + text.substr(head.size());
-  return text;
+  for (const auto& e : g.projections) {
+    // gain in full precision, so a saved model reproduces the run.
+    out += fmt::format("  {} -> {} [delay={}, init={}, gain={}", dot_id(g.populations[e.source].name),
+                       dot_id(g.populations[e.target].name), e.delay, quote(e.init), quote(fmt::format("{}", e.gain)));
+    if (!e.port.empty()) out += fmt::format(", port={}, headlabel={}", quote(e.port), quote(e.port));
+    if (e.delay > 0) out += fmt::format(", style=dashed, label={}", quote(fmt::format("d={}", e.delay)));
+    out += "];\n";
+  }
+  return out + "}\n";
 }
 
 void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name) {

@@ -3,7 +3,10 @@
 
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "framework/options.h"
 
 namespace credo {
 
@@ -25,7 +28,26 @@ struct ProjectionSpec {
   std::string init = "normal";  // normal | orthogonal | identity | zero
   double gain = 1.0;
   std::string port;  // the input port of a memory-module target (empty for a population target)
+  // 0 for the first projection with this source, target, delay and port; 1, 2, ... for further ones the file
+  // states (their weights add up, e.g. an identity plus a random part), so each has a name of its own.
+  int copy = 0;
 };
+
+// What a model may ask for. Beyond these a model is refused at load, naming the limit and how to raise it, so a
+// typo (delay=100000) fails at once instead of making a run crawl or exhaust memory.
+struct ModelLimits {
+  long long populations = 1'000'000;  // nodes
+  long long projections = 4'000'000;  // edges
+  long long size = 1'000'000;         // units in one population
+  long long units = 10'000'000;       // units in all populations together
+  long long delay = 1'000;            // steps a projection may reach back
+  long long delay_units = 10'000'000; // units kept in delay lines: sum of size x (longest delay read - 1)
+  long long weights = 1'000'000'000;  // sum over projections of source size x target size
+};
+// The limits as options (name, default, meaning, range) for --limit name=value and for listings.
+const std::vector<OptionSpec>& model_limit_specs();
+// Limits from name=value pairs (unknown names and bad values are InputErrors naming `owner`).
+ModelLimits model_limits(const std::map<std::string, std::string>& given, const std::string& owner = "--limit");
 
 // The checked structure of a model. The DOT parsing, cycle and reachability checks run on a Boost.Graph
 // adjacency_list inside graph.cpp (Boost.Graph is costly to compile, so it stays in one file); the rest of
@@ -36,16 +58,22 @@ struct ModelGraph {
   std::vector<PopulationSpec> populations;
   std::vector<ProjectionSpec> projections;
   std::vector<int> order;  // populations in in-step order: every delay-0 projection goes forward in it
+  std::unordered_map<std::string, int> index;  // population name -> position, filled by check_model
 
-  int find(const std::string& population) const;  // -1 if absent
+  // -1 if absent. Constant time through `index`; a linear scan if populations changed since check_model.
+  int find(const std::string& population) const;
+  // "h -> y", "h -> h [delay=1]", "m -> mem [port=key]"; a further copy of a projection gets " #2", " #3", ...
   std::string edge_name(const ProjectionSpec& e) const;
 };
 
 // Reads and checks a DOT model: unknown or missing attributes, bad sizes, delay-0 cycles and outputs
 // nothing reaches are InputErrors naming the file and the node or edge. Kind-specific attributes are checked
 // later, when the kind is made (compile()).
-ModelGraph read_model(const std::string& path);
-ModelGraph parse_model(const std::string& dot_text, const std::string& source_name);
+// Every number is range-checked (sizes and delays also against `limits`) and may be written in scientific
+// notation, quoted or not. Every edge the file states is kept: a self-loop in a `strict digraph` too, and
+// two edges joining the same pair in a strict graph (which Graphviz would merge) are refused.
+ModelGraph read_model(const std::string& path, const ModelLimits& limits = {});
+ModelGraph parse_model(const std::string& dot_text, const std::string& source_name, const ModelLimits& limits = {});
 
 // Writes the normalized graph (every attribute explicit) as DOT that Graphviz draws.
 std::string write_model(const ModelGraph& g);
@@ -53,8 +81,8 @@ std::string write_model(const ModelGraph& g);
 // Sets every output's loss=auto to `loss` (the task's); fails, naming the node, if an output asks for another.
 void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name);
 
-// Checks structure (sizes, delay-0 cycles, outputs reachable from an input) and fills `order`. `role_of`
-// gives each population's role ("input", "output" or "hidden") from its kind.
-void check_model(ModelGraph& g);
+// Checks structure (sizes and limits, delay-0 cycles, outputs reachable from an input) and fills `order`,
+// `index` and each projection's `copy`.
+void check_model(ModelGraph& g, const ModelLimits& limits = {});
 
 }  // namespace credo
