@@ -8,6 +8,7 @@
 #include "framework/align.h"
 #include "framework/error.h"
 #include "framework/options.h"
+#include "framework/signals.h"
 #include "framework/trainer.h"
 
 namespace po = boost::program_options;
@@ -16,8 +17,8 @@ namespace credo::cli {
 
 int align_command(const Args& args) {
   AlignConfig c;
-  std::string algos, drive;
-  std::vector<std::string> task_opts;
+  std::string algos, drive, seed;
+  std::vector<std::string> task_opts, limits;
   po::options_description d("credo align options");
   d.add_options()("help,h", "show this help")("model", po::value(&c.model)->required(), "model graph (DOT file)")(
       "task", po::value(&c.task)->required(), "task name")("task-opt", po::value(&task_opts)->composing(),
@@ -30,7 +31,9 @@ int align_command(const Args& args) {
       "optimizer", po::value(&c.optimizer)->default_value("sgd"), "sgd | adam")(
       "lr", po::value(&c.lr)->default_value(0.01), "learning rate of the driving algorithm")(
       "clip", po::value(&c.clip)->default_value(0.0), "clip the driving gradient's norm (0: off)")(
-      "seed", po::value(&c.seed)->default_value(1), "random seed")(
+      "seed", po::value(&seed)->default_value("1"), "random seed, an integer >= 0")(
+      "limit", po::value(&limits)->composing(), "raise a model limit, name=value (repeatable; see credo list)")(
+      "overwrite", po::bool_switch(&c.overwrite), "replace the results a previous run left in --out")(
       "chunk", po::value(&c.chunk)->default_value(100), "steps per sample of a streaming task")(
       "precision", po::value(&c.precision)->default_value("double"), "float | double")(
       "out", po::value(&c.out)->default_value("results/align"), "results folder");
@@ -43,11 +46,14 @@ int align_command(const Args& args) {
   }
   po::notify(vm);
   c.task_options = parse_key_values(task_opts, "--task-opt");
+  c.limits = parse_key_values(limits, "--limit");
+  c.seed = parse_seed(seed, "--seed");
   c.algorithms = split_algorithm_list(algos);
   auto [dname, dopts] = parse_algorithm_spec(split_algorithm_list(drive).at(0));
   c.drive = dname;
   c.drive_options = dopts;
-  const auto rows = align(c);
+  AlignOutcome outcome;
+  const auto rows = align(c, &outcome);
   fmt::print("\n{} on {}, driven by {}, {} steps; reference: RTRL's exact online gradient\n", c.model, c.task,
              drive, c.steps);
   fmt::print("{:<22} {:>8} {:>12} {:>14} {:>16}\n", "algorithm", "samples", "mean cosine", "median cosine",
@@ -56,6 +62,14 @@ int align_command(const Args& args) {
     fmt::print("{:<22} {:>8} {:>12.4f} {:>14.4f} {:>16.4f}\n", r.algorithm, r.samples, r.mean_cosine,
                r.median_cosine, r.mean_norm_ratio);
   fmt::print("results: {}/alignment.csv, {}/summary.json\n", c.out, c.out);
+  if (outcome.status == "interrupted") {
+    fmt::print(stderr, "credo align: interrupted by {}\n", outcome.reason);
+    return exit_status_for_signal(outcome.stop_signal);
+  }
+  if (outcome.status == "diverged") {
+    fmt::print(stderr, "credo align: the driving algorithm diverged: {}\n", outcome.reason);
+    return kDiverged;
+  }
   return 0;
 }
 

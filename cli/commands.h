@@ -1,10 +1,28 @@
 // The credo subcommands; each parses its own options and returns the process exit status.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "framework/trainer.h"
+
 namespace credo::cli {
+
+// Exit statuses (README): a run stopped by SIGINT or SIGTERM exits with 128 + the signal (130, 143).
+enum ExitStatus {
+  kOk = 0,
+  kCheckFailed = 1,  // credo check: a gradient beyond tolerance
+  kBadInput = 2,     // bad input, an unwritable or occupied --out, out of memory
+  kInternal = 3,     // a bug in credo
+  kDiverged = 4,     // training diverged (compare, align: some run diverged or failed)
+};
+
+// A run's exit status from how it ended.
+int exit_status(const TrainResult& r);
+
+// A seed as typed: an integer in [0, 2^64 - 1]; anything else (a negative number, too) is an InputError.
+std::uint64_t parse_seed(const std::string& text, const char* option);
 
 using Args = std::vector<std::string>;
 

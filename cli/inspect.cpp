@@ -1,4 +1,5 @@
 // credo check, credo graph and credo list: looking at models and at what is registered.
+#include <charconv>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -12,6 +13,7 @@
 #include "framework/population.h"
 #include "framework/program.h"
 #include "framework/results.h"
+#include "framework/signals.h"
 #include "framework/task.h"
 #include "framework/trainer.h"
 
@@ -38,6 +40,21 @@ bool parse(const Args& args, po::options_description& d, const po::positional_op
 
 }  // namespace
 
+int exit_status(const TrainResult& r) {
+  if (r.status == "interrupted") return exit_status_for_signal(r.stop_signal);
+  if (r.status == "diverged") return kDiverged;
+  return kOk;
+}
+
+std::uint64_t parse_seed(const std::string& text, const char* option) {
+  std::uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || ec != std::errc() || p != end)
+    fail("{} is '{}', must be an integer in [0, 18446744073709551615]", option, text);
+  return seed;
+}
+
 std::vector<std::string> split_algorithm_list(const std::string& list) {
   // Inside one algorithm, options are separated by ':' (name:k=v:k=v), so the list itself can use commas.
   auto out = split_list(list, ",");
@@ -47,13 +64,15 @@ std::vector<std::string> split_algorithm_list(const std::string& list) {
 
 int graph_command(const Args& args) {
   std::string file, write_dot;
+  std::vector<std::string> limits;
   po::options_description d("credo graph options");
   d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
-      "write-dot", po::value(&write_dot), "write the normalized graph as DOT to this file");
+      "write-dot", po::value(&write_dot), "write the normalized graph as DOT to this file")(
+      "limit", po::value(&limits)->composing(), "raise a model limit, name=value (repeatable; see credo list)");
   po::positional_options_description pos;
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo graph FILE.dot [--write-dot OUT.dot]")) return 0;
-  ModelGraph g = read_model(file);
+  ModelGraph g = read_model(file, model_limits(parse_key_values(limits, "--limit")));
   // Sizes do not depend on the loss: explicit losses stay as they are, loss=auto (chosen by the task at
   // training time) becomes mse just to build the Program.
   ModelGraph resolved = g;
@@ -90,7 +109,8 @@ int graph_command(const Args& args) {
 }
 
 int check_command(const Args& args) {
-  std::string file, algos;
+  std::string file, algos, seed;
+  std::vector<std::string> limits;
   CheckOptions o;
   static const std::string fd_help = fmt::format(
       "finite differences on at most this many random coordinates per parameter block (0: every coordinate; "
@@ -101,7 +121,8 @@ int check_command(const Args& args) {
       "algo", po::value(&algos), "algorithms to compare with BPTT (comma-separated; default: every exact one)")(
       "steps", po::value(&o.steps)->default_value(6), "sequence length")(
       "batch", po::value(&o.batch)->default_value(2), "sequences")(
-      "seed", po::value(&o.seed)->default_value(1), "random seed")(
+      "seed", po::value(&seed)->default_value("1"), "random seed, an integer >= 0")(
+      "limit", po::value(&limits)->composing(), "raise a model limit, name=value (repeatable; see credo list)")(
       "tolerance", po::value(&o.tolerance)->default_value(1e-6), "relative error allowed against finite differences")(
       "exact-tolerance", po::value(&o.exact_tolerance)->default_value(1e-9),
       "relative error allowed between exact algorithms and BPTT")(
@@ -109,6 +130,8 @@ int check_command(const Args& args) {
   po::positional_options_description pos;
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo check --model FILE.dot [--algo NAME[,NAME...]]")) return 0;
+  o.seed = parse_seed(seed, "--seed");
+  const ModelLimits model_limit = model_limits(parse_key_values(limits, "--limit"));
   if (o.steps < 1 || o.steps > CheckOptions::kMaxSteps)
     fail("--steps must be in 1 .. {} (got {})", CheckOptions::kMaxSteps, o.steps);
   if (o.batch < 1 || o.batch > CheckOptions::kMaxBatch)
@@ -118,7 +141,7 @@ int check_command(const Args& args) {
   if (o.fd_per_block < -1) fail("--fd-per-block must be -1 (automatic), 0 (every coordinate) or positive");
   if (!algos.empty()) o.algorithms = split_algorithm_list(algos);
   for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
-  const ModelGraph g = read_model(file);
+  const ModelGraph g = read_model(file, model_limit);
   CheckInfo info;
   const auto rows = check_gradients(g, o, &info);
   bool ok = true;
@@ -177,6 +200,7 @@ int list_command(const Args& args) {
   }
   fmt::print("\ntasks (--task):\n");
   for (const auto& [name, e] : TaskRegistry::get().all()) fmt::print("  {:<15} {}{}\n", name, e.help, opts(e.options));
+  fmt::print("\nmodel limits (--limit name=value raises one):{}\n", opts(model_limit_specs()));
   return 0;
 }
 

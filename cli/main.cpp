@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "framework/error.h"
+#include "framework/signals.h"
 
 namespace credo::cli {
 namespace {
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
+  credo::install_stop_handlers();
   try {
     return it->second.run(args);
   } catch (const credo::InputError& e) {
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     fmt::print(stderr,
                "credo {}: error: out of memory: the model, batch, sequence or algorithm option asks for more memory "
-               "than this machine has (RTRL keeps N x P numbers per sequence); nothing was written\n",
+               "than this machine has (RTRL keeps N x P numbers per sequence)\n",
                name);
     return 2;
   } catch (const std::exception& e) {

@@ -1,6 +1,10 @@
 // credo train and credo compare: the training options shared by both, and the side-by-side table.
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include <cmath>
 #include <cstdio>
@@ -18,7 +22,9 @@
 #include "framework/credit.h"
 #include "framework/error.h"
 #include "framework/options.h"
+#include "framework/graph.h"
 #include "framework/results.h"
+#include "framework/signals.h"
 #include "framework/trainer.h"
 
 namespace po = boost::program_options;
@@ -29,8 +35,8 @@ namespace {
 
 struct Parsed {
   TrainConfig config;
-  std::vector<std::string> task_opts, eval_task_opts, algo_opts;
-  std::string algos;
+  std::vector<std::string> task_opts, eval_task_opts, algo_opts, limits;
+  std::string algos, seed = "1";
 };
 
 po::options_description training_options(Parsed& p, bool several) {
@@ -54,7 +60,7 @@ po::options_description training_options(Parsed& p, bool several) {
       "optimizer", po::value(&c.optimizer)->default_value("adam"), "sgd | adam")(
       "lr", po::value(&c.lr)->default_value(1e-3), "learning rate")(
       "clip", po::value(&c.clip)->default_value(0.0), "clip the gradient norm to this (0: off)")(
-      "seed", po::value(&c.seed)->default_value(1), "random seed (same seed, same numbers)")(
+      "seed", po::value(&p.seed)->default_value("1"), "random seed, an integer >= 0 (same seed, same numbers)")(
       "update", po::value(&c.update)->default_value("auto"),
       "online (apply each gradient as it comes) | episode (once per episode) | auto (online on streams)")(
       "precision", po::value(&c.precision)->default_value("float"), "float | double")(
@@ -62,8 +68,24 @@ po::options_description training_options(Parsed& p, bool several) {
       "eval-batch", po::value(&c.eval_batch)->default_value(256), "held-out sequences (episodic tasks)")(
       "eval-steps", po::value(&c.eval_steps)->default_value(2000), "held-out stream length (streaming tasks)")(
       "chunk", po::value(&c.chunk)->default_value(100), "steps per sample of a streaming task")(
-      "out", po::value(&c.out)->default_value(several ? "results/compare" : "results/train"), "results folder");
+      "divergence-factor", po::value(&c.divergence_factor)->default_value(100),
+      "stop as diverged when the eval loss exceeds this many times chance at 3 evaluations in a row or at the last "
+      "(0: only a non-finite loss or parameter counts)")(
+      "limit", po::value(&p.limits)->composing(),
+      "raise a model limit, name=value (repeatable; credo list shows the limits)")(
+      "out", po::value(&c.out)->default_value(several ? "results/compare" : "results/train"), "results folder")(
+      "overwrite", po::bool_switch(&c.overwrite), "replace the results a previous run left in --out");
   return d;
+}
+
+// The config's parts given as text on the command line, checked.
+void resolve(Parsed& p) {
+  p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
+  p.config.eval_task_options = parse_key_values(p.eval_task_opts, "--eval-task-opt");
+  p.config.algorithm_options = parse_key_values(p.algo_opts, "--algo-opt");
+  p.config.limits = parse_key_values(p.limits, "--limit");
+  model_limits(p.config.limits);
+  p.config.seed = parse_seed(p.seed, "--seed");
 }
 
 bool parse(const Args& args, po::options_description& d, const char* usage) {
@@ -77,10 +99,8 @@ bool parse(const Args& args, po::options_description& d, const char* usage) {
   return true;
 }
 
-// A child run that failed; its exit status becomes compare's.
-struct ChildFailed {
-  int status;
-};
+// A number for a CSV cell; empty when not finite.
+std::string csv_value(double v) { return std::isfinite(v) ? fmt::format("{}", v) : ""; }
 
 std::string label(const std::string& spec) {
   std::string s = spec;
@@ -95,21 +115,20 @@ int train_command(const Args& args) {
   Parsed p;
   auto d = training_options(p, false);
   if (!parse(args, d, "usage: credo train --model FILE.dot --task NAME --algo NAME [options]")) return 0;
-  p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
-  p.config.eval_task_options = parse_key_values(p.eval_task_opts, "--eval-task-opt");
-  p.config.algorithm_options = parse_key_values(p.algo_opts, "--algo-opt");
+  resolve(p);
   p.config.progress = true;
   if (p.config.out.empty()) fail("--out is empty: give a folder for the results");
   const TrainResult r = train(p.config);
-  fmt::print("{} on {} with {}: eval loss {:.4f} (chance {:.4f}){}, {:.0f} steps/s, peak RSS {:.0f} MB\n",
-             p.config.model, p.config.task, p.config.algorithm, r.eval_loss, r.chance_loss,
+  fmt::print("{} on {} with {}: {}eval loss {:.4f} at step {} (chance {:.4f}){}, {:.0f} steps/s, peak RSS {:.0f} MB\n",
+             p.config.model, p.config.task, p.config.algorithm, r.status == "finished" ? "" : r.status + ", ",
+             r.eval_loss, r.eval_step, r.chance_loss,
              r.eval_accuracy >= 0 ? fmt::format(", accuracy {:.3f}", r.eval_accuracy) : std::string(),
              r.steps_per_second, r.peak_rss_mb);
   if (r.summary.contains("eval_metrics"))
     for (const auto& [name, value] : r.summary.at("eval_metrics").items())
       fmt::print("{}: {}\n", name, value.is_number() ? fmt::format("{:.4g}", value.get<double>()) : "-");
   fmt::print("results: {}/summary.json, metrics.csv, config.json\n", p.config.out);
-  return 0;
+  return exit_status(r);
 }
 
 namespace {
@@ -132,46 +151,78 @@ std::vector<double> number_list(const std::string& text, const char* option) {
   return out;
 }
 
-// One training run in its own process, so its peak memory is its own; its summary is read back.
-TrainResult train_in_child(const TrainConfig& c, const std::string& name) {
+// How one run of a sweep ended, and what it measured.
+struct Outcome {
+  std::string status;  // finished | diverged | interrupted | failed
+  TrainResult result;
+};
+
+// One training run in its own process, so its peak memory is its own; its summary is read back. A run that
+// fails or diverges is reported as such and the sweep goes on.
+Outcome train_in_child(const TrainConfig& c, const std::string& name) {
   std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) fail("cannot start a process for '{}'", name);
   if (pid == 0) {
-    int status = 0;
+    // A process group of its own: a Ctrl-C at the terminal reaches compare alone, which passes it on once
+    // (below), so the run stops cleanly instead of being killed by a second signal. If compare itself dies,
+    // the run is stopped as by SIGTERM.
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) request_stop(SIGTERM);
+    int status = kBadInput;
     try {
-      train(c);
+      status = exit_status(train(c));
     } catch (const InputError& e) {
       fmt::print(stderr, "credo compare: error: {}: {}\n", name, e.what());
-      status = 2;
     } catch (const std::bad_alloc&) {
-      fmt::print(stderr, "credo compare: error: {}: out of memory; nothing was written for this run\n", name);
-      status = 2;
+      fmt::print(stderr, "credo compare: error: {}: out of memory\n", name);
     } catch (const std::exception& e) {
       fmt::print(stderr, "credo compare: internal error: {}: {}\n", name, e.what());
-      status = 3;
+      status = kInternal;
     }
+    std::fflush(stdout);
     std::fflush(stderr);
     ::_exit(status);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw ChildFailed{WIFEXITED(status) ? WEXITSTATUS(status) : 1};
+  bool passed_on = false;
+  for (;;) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) fail("lost the process of '{}'", name);
+    if (const int sig = stop_signal(); sig != 0 && !passed_on) {
+      ::kill(pid, sig);
+      passed_on = true;
+    }
+    ::usleep(20'000);
+  }
+  Outcome o;
+  o.status = "failed";
   std::ifstream in(c.out + "/summary.json");
-  const auto js = nlohmann::json::parse(in);
-  // A diverged run has a NaN loss, which JSON writes as null.
-  auto number = [&](const char* key, double if_null) {
-    const auto& v = js.at(key);
-    return v.is_number() ? v.get<double>() : if_null;
-  };
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  TrainResult r;
-  r.eval_loss = number("eval_loss", nan);
-  r.chance_loss = number("chance_loss", nan);
-  r.eval_accuracy = number("eval_accuracy", -1.0);
-  r.steps_per_second = number("steps_per_second", nan);
-  r.peak_rss_mb = number("peak_rss_mb", nan);
-  return r;
+  nlohmann::json js;
+  if (in) js = nlohmann::json::parse(in, nullptr, false);
+  if (js.is_object()) {
+    // A diverged run's loss may be non-finite, which JSON writes as null.
+    auto number = [&](const char* key, double if_null) {
+      auto it = js.find(key);
+      return it != js.end() && it->is_number() ? it->get<double>() : if_null;
+    };
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    TrainResult& r = o.result;
+    r.eval_loss = number("eval_loss", nan);
+    r.chance_loss = number("chance_loss", nan);
+    r.eval_accuracy = number("eval_accuracy", -1.0);
+    r.steps_per_second = number("steps_per_second", nan);
+    r.peak_rss_mb = number("peak_rss_mb", nan);
+    r.updates = static_cast<long>(number("step", 0));
+    if (auto it = js.find("status"); it != js.end() && it->is_string()) o.status = it->get<std::string>();
+    if (auto it = js.find("reason"); it != js.end() && it->is_string()) o.result.reason = it->get<std::string>();
+  }
+  if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && o.status == "finished")) o.status = "failed";
+  return o;
 }
 
 }  // namespace
@@ -184,8 +235,7 @@ int compare_command(const Args& args) {
       "seeds", po::value(&seeds_text), "comma-separated seeds to repeat each run with (instead of --seed)");
   if (!parse(args, d, "usage: credo compare --model FILE.dot --task NAME --algos A,B,... [--lrs ..] [--seeds ..]"))
     return 0;
-  p.config.task_options = parse_key_values(p.task_opts, "--task-opt");
-  p.config.eval_task_options = parse_key_values(p.eval_task_opts, "--eval-task-opt");
+  resolve(p);
   const auto specs = split_algorithm_list(p.algos);
   // Check every algorithm name, option and list before training any.
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> parsed;
@@ -208,68 +258,105 @@ int compare_command(const Args& args) {
     TrainConfig c = p.config;
     c.algorithm = parsed[i].first;
     c.algorithm_options = parsed[i].second;
+    c.out.clear();
     c.dry_run = true;
     train(c);
   }
-  prepare_output_dir(p.config.out);
+  struct Run {
+    size_t algo;
+    double lr;
+    std::uint64_t seed;
+    TrainConfig config;
+  };
+  std::vector<Run> runs;
+  for (size_t i = 0; i < specs.size(); ++i)
+    for (double lr : lrs)
+      for (auto seed : seeds) {
+        TrainConfig c = p.config;
+        c.algorithm = parsed[i].first;
+        c.algorithm_options = parsed[i].second;
+        c.lr = lr;
+        c.seed = seed;
+        c.out = p.config.out + "/" + label(specs[i]) + (grid ? fmt::format("/lr{}_seed{}", lr, seed) : "");
+        c.progress = true;
+        runs.push_back({i, lr, seed, c});
+      }
+  // No run's folder may hold an earlier run's results (unless --overwrite): all checked before the first run.
+  for (const auto& run : runs) check_output_dir(run.config.out, p.config.overwrite);
+  RunFolder folder(p.config.out, p.config.overwrite);
 
   struct Cell {
+    size_t algo;
     std::string name;
     double lr;
-    std::vector<TrainResult> runs;
+    std::vector<Outcome> runs;
   };
   std::vector<Cell> cells;
-  std::string csv = "algorithm,lr,seed,eval_loss,chance_loss,eval_accuracy,steps_per_second,peak_rss_mb\n";
-  try {
-    for (size_t i = 0; i < specs.size(); ++i)
-      for (double lr : lrs) {
-        Cell cell{specs[i], lr, {}};
-        for (auto seed : seeds) {
-          TrainConfig c = p.config;
-          c.algorithm = parsed[i].first;
-          c.algorithm_options = parsed[i].second;
-          c.lr = lr;
-          c.seed = seed;
-          c.out = p.config.out + "/" + label(specs[i]) + (grid ? fmt::format("/lr{}_seed{}", lr, seed) : "");
-          c.progress = true;
-          const TrainResult r = train_in_child(c, specs[i]);
-          // An algorithm spec may hold commas (tbptt:k1=1,k2=10): quote it.
-          csv += fmt::format("\"{}\",{},{},{},{},{},{},{}\n", specs[i], lr, seed, r.eval_loss, r.chance_loss,
-                             r.eval_accuracy >= 0 ? fmt::format("{}", r.eval_accuracy) : "", r.steps_per_second,
-                             r.peak_rss_mb);
-          cell.runs.push_back(r);
-        }
-        cells.push_back(std::move(cell));
-      }
-  } catch (const ChildFailed& f) {
-    return f.status;
+  std::string csv = "algorithm,lr,seed,status,step,eval_loss,chance_loss,eval_accuracy,steps_per_second,peak_rss_mb\n";
+  bool all_finished = true;
+  for (const auto& run : runs) {
+    if (stop_signal() != 0) break;
+    if (cells.empty() || cells.back().algo != run.algo || cells.back().lr != run.lr)
+      cells.push_back({run.algo, specs[run.algo], run.lr, {}});
+    const Outcome o = train_in_child(run.config, specs[run.algo]);
+    const TrainResult& r = o.result;
+    all_finished = all_finished && o.status == "finished";
+    // An algorithm spec may hold commas (tbptt:k1=1,k2=10): quote it.
+    csv += fmt::format("\"{}\",{},{},{},{},{},{},{},{},{}\n", specs[run.algo], run.lr, run.seed, o.status, r.updates,
+                       csv_value(r.eval_loss), csv_value(r.chance_loss),
+                       r.eval_accuracy >= 0 ? fmt::format("{}", r.eval_accuracy) : "", csv_value(r.steps_per_second),
+                       csv_value(r.peak_rss_mb));
+    cells.back().runs.push_back(o);
   }
-  write_atomic(p.config.out + "/summary.csv", csv);
+  folder.write("summary.csv", csv);
+  folder.keep();
 
   fmt::print("\n{} on {} ({} updates, batch {}, {}, {} seed{})\n", p.config.model, p.config.task, p.config.steps,
              p.config.batch, p.config.optimizer, seeds.size(), seeds.size() > 1 ? "s" : "");
-  fmt::print("{:<22} {:>8} {:>18} {:>8} {:>9} {:>12} {:>8}\n", "algorithm", "lr", "eval loss", "chance",
-             "accuracy", "steps/s", "RSS MB");
+  fmt::print("{:<22} {:>8} {:>18} {:>8} {:>9} {:>12} {:>8}  {}\n", "algorithm", "lr", "eval loss", "chance",
+             "accuracy", "steps/s", "RSS MB", "runs");
   for (const auto& cell : cells) {
-    double mean = 0, sq = 0, acc = 0, sps = 0, rss = 0;
-    for (const auto& r : cell.runs) {
-      mean += r.eval_loss;
-      acc += r.eval_accuracy;
-      sps += r.steps_per_second;
-      rss = std::max(rss, r.peak_rss_mb);
+    // Figures over the runs that finished; the others are counted by how they ended.
+    std::vector<const TrainResult*> ok;
+    std::map<std::string, int> other;
+    for (const auto& o : cell.runs) {
+      if (o.status == "finished") ok.push_back(&o.result);
+      else ++other[o.status];
     }
-    const double n = static_cast<double>(cell.runs.size());
+    std::string ended = fmt::format("{}/{} finished", ok.size(), cell.runs.size());
+    for (const auto& [status, count] : other) ended += fmt::format(", {} {}", count, status);
+    if (ok.empty()) {
+      fmt::print("{:<22} {:>8.3g} {:>18} {:>8} {:>9} {:>12} {:>8}  {}\n", cell.name, cell.lr, "-", "-", "-", "-", "-",
+                 ended);
+      continue;
+    }
+    double mean = 0, sq = 0, acc = 0, sps = 0, rss = 0;
+    for (const auto* r : ok) {
+      mean += r->eval_loss;
+      acc += r->eval_accuracy;
+      sps += r->steps_per_second;
+      rss = std::max(rss, r->peak_rss_mb);
+    }
+    const double n = static_cast<double>(ok.size());
     mean /= n;
-    for (const auto& r : cell.runs) sq += (r.eval_loss - mean) * (r.eval_loss - mean);
-    const std::string loss = cell.runs.size() > 1 ? fmt::format("{:.4f} ± {:.4f}", mean, std::sqrt(sq / (n - 1)))
-                                                   : fmt::format("{:.4f}", mean);
+    for (const auto* r : ok) sq += (r->eval_loss - mean) * (r->eval_loss - mean);
+    const std::string loss = ok.size() > 1 ? fmt::format("{:.4f} ± {:.4f}", mean, std::sqrt(sq / (n - 1)))
+                                           : fmt::format("{:.4f}", mean);
     const double a = acc / n;
-    fmt::print("{:<22} {:>8.3g} {:>18} {:>8.4f} {:>9} {:>12.0f} {:>8.0f}\n", cell.name, cell.lr, loss,
-               cell.runs[0].chance_loss, cell.runs[0].eval_accuracy >= 0 ? fmt::format("{:.3f}", a) : "-", sps / n,
-               rss);
+    fmt::print("{:<22} {:>8.3g} {:>18} {:>8.4f} {:>9} {:>12.0f} {:>8.0f}  {}\n", cell.name, cell.lr, loss,
+               ok[0]->chance_loss, ok[0]->eval_accuracy >= 0 ? fmt::format("{:.3f}", a) : "-", sps / n, rss, ended);
   }
   fmt::print("results: {}/summary.csv and {}/<algorithm>/{}{{summary.json,metrics.csv,config.json}}\n",
              p.config.out, p.config.out, grid ? "lr<lr>_seed<seed>/" : "");
+  if (const int sig = stop_signal()) {
+    fmt::print(stderr, "credo compare: interrupted; the runs above are those that had started\n");
+    return exit_status_for_signal(sig);
+  }
+  if (!all_finished) {
+    fmt::print(stderr, "credo compare: some runs diverged or failed (status column of {}/summary.csv)\n",
+               p.config.out);
+    return kDiverged;
+  }
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <memory>
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include "framework/optimizer.h"
 #include "framework/program.h"
 #include "framework/results.h"
+#include "framework/signals.h"
 #include "framework/task.h"
 #include "framework/trainer.h"
 
@@ -20,8 +22,8 @@ namespace credo {
 namespace {
 
 template <class T>
-std::vector<AlignSummary> run_align(const AlignConfig& c) {
-  ModelGraph graph = read_model(c.model);
+std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome) {
+  ModelGraph graph = read_model(c.model, model_limits(c.limits));
   auto task = make_task(c.task, c.task_options, c.seed);
   resolve_output_losses(graph, task->loss(), c.task);
   Program<T> prog(graph);
@@ -51,7 +53,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
   OptimizerConfig oc;
   oc.name = c.optimizer, oc.lr = c.lr, oc.clip = c.clip;
   Optimizer<T> opt(oc, prog.param_count());
-  if (!c.out.empty()) prepare_output_dir(c.out);
+  RunFolder folder = c.out.empty() ? RunFolder() : RunFolder(c.out, c.overwrite);
 
   std::mt19937_64 rng(c.seed);
   prog.init_params(rng);
@@ -73,7 +75,25 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
   const bool streaming = task->streaming();
   long t_global = 0;
   bool first = true;
-  while (t_global < c.steps) {
+  auto stopped = [&] {
+    if (outcome.status != "finished") return true;
+    if (const int sig = stop_signal()) {
+      outcome.status = "interrupted";
+      outcome.stop_signal = sig;
+      outcome.reason = fmt::format("{} at step {}", sig == SIGINT ? "SIGINT" : "SIGTERM", t_global);
+      return true;
+    }
+    return false;
+  };
+  auto apply_drive = [&] {
+    opt.apply(prog.params(), drive_grad);
+    drive_grad.setZero();
+    if (!prog.params().allFinite() && outcome.status == "finished") {
+      outcome.status = "diverged";
+      outcome.reason = fmt::format("a parameter is not finite after step {}", t_global);
+    }
+  };
+  while (t_global < c.steps && !stopped()) {
     const Episode ep = task->sample(c.batch, c.chunk);
     const Mat<T> xs = ep.x.cast<T>(), ts = ep.target.cast<T>(), ms = ep.mask.cast<T>();
     const int B = ep.batch;
@@ -83,7 +103,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
       for (auto& f : followers) f.algo->reset(B);
     }
     first = false;
-    for (int t = 0; t < ep.steps && t_global < c.steps; ++t, ++t_global) {
+    for (int t = 0; t < ep.steps && t_global < c.steps && !stopped(); ++t, ++t_global) {
       const auto cols = static_cast<Eigen::Index>(t) * B;
       auto x = xs.middleCols(cols, B);
       auto tg = ts.middleCols(cols, B);
@@ -94,18 +114,14 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
         f.ref += ref_step;
         if (f.algo->step(x, tg, m, f.grad)) record(f, t_global);
       }
-      if (driver->step(x, tg, m, drive_grad)) {
-        opt.apply(prog.params(), drive_grad);
-        drive_grad.setZero();
-      }
+      if (driver->step(x, tg, m, drive_grad)) apply_drive();
     }
+    if (outcome.status != "finished") break;
     for (auto& f : followers)  // labelled with the chunk's last step, like the per-step rows
       if (f.algo->end_chunk(!streaming, f.grad)) record(f, t_global - 1);
-    if (driver->end_chunk(!streaming, drive_grad)) {
-      opt.apply(prog.params(), drive_grad);
-      drive_grad.setZero();
-    }
+    if (driver->end_chunk(!streaming, drive_grad)) apply_drive();
   }
+  outcome.steps = t_global;
   std::vector<AlignSummary> out;
   nlohmann::json js = nlohmann::json::array();
   for (auto& f : followers) {
@@ -127,21 +143,26 @@ std::vector<AlignSummary> run_align(const AlignConfig& c) {
                   {"mean_norm_ratio", s.mean_norm_ratio}});
     out.push_back(s);
   }
-  if (!c.out.empty()) {
-    write_atomic(c.out + "/alignment.csv", csv);
-    nlohmann::json summary = {{"model", c.model}, {"task", c.task},   {"drive", c.drive},
-                              {"steps", c.steps}, {"seed", c.seed},   {"reference", "rtrl (online, exact)"},
-                              {"algorithms", js}};
-    write_atomic(c.out + "/summary.json", summary.dump(2) + "\n");
+  if (folder.active()) {
+    folder.write("alignment.csv", csv);
+    nlohmann::json summary = {{"model", c.model},       {"task", c.task},           {"drive", c.drive},
+                              {"steps", c.steps},       {"seed", c.seed},           {"reference", "rtrl (online, exact)"},
+                              {"status", outcome.status}, {"step", outcome.steps}, {"algorithms", js}};
+    if (!outcome.reason.empty()) summary["reason"] = outcome.reason;
+    folder.write("summary.json", summary.dump(2) + "\n");
+    folder.keep();
   }
   return out;
 }
 
 }  // namespace
 
-std::vector<AlignSummary> align(const AlignConfig& c) {
-  if (c.precision == "float") return run_align<float>(c);
-  if (c.precision == "double") return run_align<double>(c);
+std::vector<AlignSummary> align(const AlignConfig& c, AlignOutcome* outcome) {
+  AlignOutcome local;
+  AlignOutcome& o = outcome ? *outcome : local;
+  o = AlignOutcome();
+  if (c.precision == "float") return run_align<float>(c, o);
+  if (c.precision == "double") return run_align<double>(c, o);
   fail("--precision is '{}', must be float or double", c.precision);
 }
 

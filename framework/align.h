@@ -25,6 +25,17 @@ struct AlignConfig {
   int chunk = 100;
   std::string precision = "double";
   std::string out;
+  bool overwrite = false;                     // replace the results a previous run left in `out`
+  std::map<std::string, std::string> limits;  // ModelLimits overrides (graph.h)
+};
+
+// How an alignment run ended: finished, diverged (the driven weights became non-finite) or interrupted (a stop
+// signal, framework/signals.h); it stops at that step and its files say so.
+struct AlignOutcome {
+  std::string status = "finished";
+  std::string reason;
+  int stop_signal = 0;
+  long steps = 0;  // time steps run
 };
 
 struct AlignSummary {
@@ -36,6 +47,6 @@ struct AlignSummary {
 // The reference is RTRL's online gradient summed over the same steps as each algorithm's gradient: per step
 // for online algorithms, per k1 steps or per episode for truncated and whole-episode BPTT (with weights
 // fixed over an episode this sum is BPTT's gradient). Writes DIR/alignment.csv and DIR/summary.json.
-std::vector<AlignSummary> align(const AlignConfig& config);
+std::vector<AlignSummary> align(const AlignConfig& config, AlignOutcome* outcome = nullptr);
 
 }  // namespace credo

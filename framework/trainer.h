@@ -31,9 +31,20 @@ struct TrainConfig {
   int chunk = 100;            // steps per sample of a streaming task (BPTT's window there)
   bool progress = false;      // a progress line on stderr
   bool dry_run = false;       // check everything, train nothing, write nothing
+  bool overwrite = false;     // replace the results a previous run left in `out` (else such a folder is refused)
+  // The run counts as diverged when an evaluation loss exceeds this many times the task's chance loss at three
+  // evaluations in a row or at the last one (0: only a non-finite loss or parameter counts).
+  double divergence_factor = 100;
+  std::map<std::string, std::string> limits;  // ModelLimits overrides (graph.h), name -> value
 };
 
 struct TrainResult {
+  // finished | diverged (a non-finite loss or parameter, or a loss far above chance: training stopped there) |
+  // interrupted (SIGINT or SIGTERM: training stopped at the next time step)
+  std::string status = "finished";
+  std::string reason;   // what stopped a run that did not finish
+  int stop_signal = 0;  // the signal that interrupted it
+  long eval_step = 0;   // the update after which eval_loss was measured
   double eval_loss = 0;
   double eval_accuracy = -1;  // < 0: not applicable
   double chance_loss = 0;
@@ -46,6 +57,10 @@ struct TrainResult {
 };
 
 // Checks everything (model, task, algorithm, options, output folder) before the first step, then trains.
+// Stops early, with the status saying why, on divergence or when a stop signal arrives (framework/signals.h).
+// Writes config.json and model.dot before the first step, metrics.csv at every evaluation and summary.json
+// at the end; if an error ends the run, what it wrote is removed, unless it had already updated the weights:
+// then its measurements stay beside a summary.json with "status": "failed".
 TrainResult train(const TrainConfig& config);
 
 // "name", "name:k=v:k=v" or "name:k=v,k=v" -> name and options, as used by --algos lists.

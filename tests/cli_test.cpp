@@ -2,9 +2,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -337,6 +340,250 @@ TEST_F(Cli, CheckHandlesLargeModelsAndSaysWhatItSampled) {
   const Outcome small = run("check --model " + model("m.dot", good));
   EXPECT_EQ(small.status, 0) << small.output;
   EXPECT_NE(small.output.find("finite differences on every coordinate"), std::string::npos) << small.output;
+}
+
+}  // namespace
+
+namespace {
+
+// A credo command started in the background, with its output going to `log`.
+pid_t start(const std::string& args, const fs::path& log) {
+  const std::string cmd = "exec " + std::string(CREDO_BINARY) + " " + args + " > " + log.string() + " 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit status, or 128 + the signal that ended it.
+int finish(pid_t pid) {
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t lines(const fs::path& p) {
+  const std::string text = read(p);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Waits (up to a minute) until `file` has at least `n` lines.
+bool wait_for_lines(const fs::path& file, size_t n) {
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(file) && lines(file) >= n) return true;
+    ::usleep(100'000);
+  }
+  return false;
+}
+
+bool under_asan() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#endif
+#endif
+  return false;
+}
+
+// An online run long enough to be stopped part-way.
+std::string long_run(int eval_every = 200) {
+  return "train --model " + std::string(CREDO_SOURCE_DIR) +
+         "/models/elman.dot --task add --algo rtrl --batch 1 --steps 100000000 --eval-every " +
+         std::to_string(eval_every);
+}
+
+// A model whose RTRL influence matrix (N x P per sequence) does not fit in 200 MB.
+const char* big_rnn = R"(digraph m { x [kind=input size=1]; h [kind=tanh size=256]; y [kind=output size=1];
+  x -> h; h -> h [delay=1]; h -> y; })";
+
+TEST_F(Cli, RefusesAFolderHoldingAnotherRunUnlessToldToReplaceIt) {
+  const auto out = dir_ / "run";
+  ASSERT_EQ(run(train(model("m.dot", good)) + " --out " + out.string()).status, 0);
+  const std::string before = read(out / "summary.json");
+  // A second run (a quick test, say) must not replace a finished one.
+  const Outcome again = run(train(model("m.dot", good), "--seed 2") + " --out " + out.string());
+  EXPECT_EQ(again.status, 2) << again.output;
+  EXPECT_NE(again.output.find("--out " + out.string() + ": the folder already holds the results of a run"),
+            std::string::npos)
+      << again.output;
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  EXPECT_EQ(read(out / "summary.json"), before);
+  // Asked to, it replaces them.
+  const Outcome replaced = run(train(model("m.dot", good), "--seed 2 --overwrite") + " --out " + out.string());
+  EXPECT_EQ(replaced.status, 0) << replaced.output;
+  EXPECT_NE(read(out / "summary.json"), before);
+  EXPECT_EQ(nlohmann::json::parse(read(out / "config.json")).at("seed"), 2);
+  // compare and align check every folder before the first run.
+  const Outcome cmp = run("compare --model " + model("m.dot", good) +
+                          " --task delayed_recall --algos bptt --steps 1 --batch 2 --eval-batch 4 --out " + out.string());
+  EXPECT_EQ(cmp.status, 2) << cmp.output;
+  const Outcome aln = run("align --model " + std::string(CREDO_SOURCE_DIR) +
+                          "/models/elman.dot --task add --algos rtrl --steps 3 --out " + out.string());
+  EXPECT_EQ(aln.status, 2) << aln.output;
+  EXPECT_NE(aln.output.find("already holds the results of a run"), std::string::npos) << aln.output;
+}
+
+TEST_F(Cli, AFailedRunRemovesOnlyWhatItWroteAndNoFolderItCreatedStaysEmpty) {
+  if (under_asan()) GTEST_SKIP() << "ulimit -v cannot be used under AddressSanitizer";
+  const std::string big = model("big.dot", big_rnn);
+  // 200 MB of address space: the RTRL influence matrix of this model does not fit, the program does.
+  auto shell = [&](const fs::path& out) {
+    const std::string cmd = "sh -c 'ulimit -v 200000; exec " + std::string(CREDO_BINARY) + " train --model " + big +
+                            " --task add --algo rtrl --steps 10 --out " + out.string() + "' 2>&1";
+    Outcome o;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
+    const int st = ::pclose(p);
+    o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return o;
+  };
+  // A folder with someone's notes in it: the notes stay, and so does the folder; nothing of the run does.
+  const auto mine = dir_ / "mine";
+  fs::create_directories(mine);
+  std::ofstream(mine / "notes.txt") << "keep me";
+  Outcome o = shell(mine);
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("out of memory"), std::string::npos) << o.output;
+  EXPECT_EQ(read(mine / "notes.txt"), "keep me");
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(mine)) ++entries;
+  EXPECT_EQ(entries, 1u);
+  // A folder this run created, two levels deep: gone again, with its parent.
+  o = shell(dir_ / "new" / "deep");
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_FALSE(fs::exists(dir_ / "new")) << o.output;
+  // A folder holding an earlier run's results: refused before anything is touched.
+  const auto prev = dir_ / "prev";
+  fs::create_directories(prev);
+  std::ofstream(prev / "summary.json") << "{\"earlier\": true}";
+  o = shell(prev);
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("already holds the results of a run (summary.json)"), std::string::npos) << o.output;
+  EXPECT_EQ(read(prev / "summary.json"), "{\"earlier\": true}");
+}
+
+TEST_F(Cli, BadInputLeavesNoFolderBehind) {
+  const auto out = dir_ / "never" / "made";
+  const Outcome o = run(train(model("m.dot", good), "--algo-opt nosuch=1") + " --out " + out.string());
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
+  const Outcome c = run("compare --model " + model("m.dot", good) + " --task delayed_recall --algos bptt,nosuch --out " +
+                        out.string());
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
+}
+
+void expect_stops_cleanly(const fs::path& dir, int signal) {
+  const auto out = dir / "run";
+  const pid_t pid = start(long_run() + " --out " + out.string(), dir / "log");
+  // config.json comes before the first step; metrics.csv grows with each evaluation.
+  ASSERT_TRUE(wait_for_lines(out / "metrics.csv", 4)) << read(dir / "log");
+  EXPECT_TRUE(fs::exists(out / "config.json"));
+  ::kill(pid, signal);
+  EXPECT_EQ(finish(pid), 128 + signal) << read(dir / "log");
+  const auto summary = nlohmann::json::parse(read(out / "summary.json"));
+  EXPECT_EQ(summary.at("status"), "interrupted");
+  EXPECT_GE(summary.at("step").get<long>(), 600);
+  EXPECT_NE(summary.at("reason").get<std::string>().find(signal == SIGINT ? "SIGINT" : "SIGTERM"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(read(out / "config.json")).at("algorithm"), "rtrl");
+  // The training loss since the last evaluation is kept too: the last row is at the step reached.
+  const std::string metrics = read(out / "metrics.csv");
+  EXPECT_NE(metrics.find("\n" + std::to_string(summary.at("step").get<long>()) + ","), std::string::npos) << metrics;
+}
+
+TEST_F(Cli, SigintStopsARunCleanly) { expect_stops_cleanly(dir_, SIGINT); }
+
+TEST_F(Cli, SigtermStopsARunCleanly) { expect_stops_cleanly(dir_, SIGTERM); }
+
+TEST_F(Cli, SigkillLeavesOnlyCompleteFiles) {
+  const auto out = dir_ / "run";
+  const pid_t pid = start(long_run(20) + " --out " + out.string(), dir_ / "log");
+  ASSERT_TRUE(wait_for_lines(out / "metrics.csv", 20)) << read(dir_ / "log");
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(finish(pid), 128 + SIGKILL);
+  for (const auto& name : {"config.json", "model.dot", "metrics.csv"}) ASSERT_TRUE(fs::exists(out / name)) << name;
+  EXPECT_NO_THROW(nlohmann::json::parse(read(out / "config.json")));
+  EXPECT_EQ(read(out / "model.dot").substr(read(out / "model.dot").size() - 2), "}\n");
+  const std::string metrics = read(out / "metrics.csv");
+  ASSERT_EQ(metrics.back(), '\n');
+  std::istringstream rows(metrics);
+  for (std::string row; std::getline(rows, row);) EXPECT_EQ(std::count(row.begin(), row.end(), ','), 4) << row;
+  if (fs::exists(out / "summary.json")) {
+    EXPECT_NO_THROW(nlohmann::json::parse(read(out / "summary.json")));
+  }
+}
+
+TEST_F(Cli, CompareStopsCleanlyOnSigint) {
+  const auto out = dir_ / "cmp";
+  const pid_t pid = start("compare --model " + std::string(CREDO_SOURCE_DIR) +
+                              "/models/elman.dot --task add --algos rtrl,bptt --batch 1 --steps 100000000 "
+                              "--eval-every 200 --out " + out.string(),
+                          dir_ / "log");
+  ASSERT_TRUE(wait_for_lines(out / "rtrl" / "metrics.csv", 4)) << read(dir_ / "log");
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(finish(pid), 130) << read(dir_ / "log");
+  EXPECT_EQ(nlohmann::json::parse(read(out / "rtrl" / "summary.json")).at("status"), "interrupted");
+  const std::string csv = read(out / "summary.csv");
+  EXPECT_NE(csv.find("\"rtrl\",0.001,1,interrupted,"), std::string::npos) << csv;
+  EXPECT_FALSE(fs::exists(out / "bptt")) << "a run started after the stop";
+}
+
+TEST_F(Cli, DivergenceStopsTheRunWithItsOwnStatus) {
+  const std::string elman = std::string(CREDO_SOURCE_DIR) + "/models/elman.dot";
+  // A loss of 1e30 against a chance level of 0.66 used to pass silently, and NaN with a warning and status 0.
+  for (const auto& [lr, reason] : {std::pair<std::string, std::string>{"1e30", "over 100 x the chance loss"},
+                                   {"3e38", "NaN"}}) {
+    const auto out = dir_ / ("lr" + lr);
+    const Outcome o = run("train --model " + elman + " --task add --algo rtrl --optimizer sgd --batch 1 --steps 2000 --lr " +
+                          lr + " --out " + out.string());
+    EXPECT_EQ(o.status, 4) << lr << ": " << o.output;
+    EXPECT_NE(o.output.find("training diverged"), std::string::npos) << o.output;
+    const auto summary = nlohmann::json::parse(read(out / "summary.json"));
+    EXPECT_EQ(summary.at("status"), "diverged") << lr;
+    EXPECT_LT(summary.at("step").get<long>(), 2000) << lr << ": the run went on after diverging";
+    EXPECT_NE(summary.at("reason").get<std::string>().find(reason), std::string::npos) << summary.dump();
+  }
+  // In a sweep, a diverged run is reported as such and the others go on.
+  const auto out = dir_ / "sweep";
+  const Outcome c = run("compare --model " + elman +
+                        " --task add --algos rtrl --optimizer sgd --batch 1 --steps 600 --lrs 1e30,0.01 --out " +
+                        out.string());
+  EXPECT_EQ(c.status, 4) << c.output;
+  const std::string csv = read(out / "summary.csv");
+  EXPECT_NE(csv.find("\"rtrl\",1e+30,1,diverged,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"rtrl\",0.01,1,finished,600,"), std::string::npos) << csv;
+  EXPECT_NE(c.output.find("1 diverged"), std::string::npos) << c.output;
+}
+
+TEST_F(Cli, NegativeSeedIsRefused) {
+  const std::string out = " --out " + (dir_ / "seed").string();
+  for (const std::string& cmd : {train(model("m.dot", good)) + out, std::string("check --model ") + model("m.dot", good),
+                                 "align --model " + std::string(CREDO_SOURCE_DIR) + "/models/elman.dot --task add "
+                                 "--algos rtrl --steps 2" + out}) {
+    const Outcome o = run(cmd + " --seed -1");
+    EXPECT_EQ(o.status, 2) << cmd << ": " << o.output;
+    EXPECT_NE(o.output.find("--seed is '-1'"), std::string::npos) << o.output;
+  }
+}
+
+TEST_F(Cli, ModelsStateNumbersInScientificNotationAndStrictGraphsKeepTheirLoops) {
+  const Outcome o = run("graph " + model("m.dot", R"(strict digraph m { x [kind=input size=6]; h [kind=tanh size=1e1];
+    y [kind=output size=4]; x -> h [gain=5e-1]; h -> h [delay=1]; h -> y; })"));
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("h -> h [delay=1]"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("gain=0.5"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("state size 10"), std::string::npos) << o.output;
 }
 
 }  // namespace
