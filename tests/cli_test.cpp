@@ -494,7 +494,7 @@ void expect_stops_cleanly(const fs::path& dir, int signal) {
   EXPECT_EQ(finish(pid), 128 + signal) << read(dir / "log");
   const auto summary = nlohmann::json::parse(read(out / "summary.json"));
   EXPECT_EQ(summary.at("status"), "interrupted");
-  EXPECT_GE(summary.at("step").get<long>(), 600);
+  EXPECT_GE(summary.at("step").get<long>(), 400);
   EXPECT_NE(summary.at("reason").get<std::string>().find(signal == SIGINT ? "SIGINT" : "SIGTERM"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(read(out / "config.json")).at("algorithm"), "rtrl");
   // The training loss since the last evaluation is kept too: the last row is at the step reached.
@@ -513,14 +513,14 @@ TEST_F(Cli, SigkillLeavesOnlyCompleteFiles) {
   ::kill(pid, SIGKILL);
   EXPECT_EQ(finish(pid), 128 + SIGKILL);
   for (const auto& name : {"config.json", "model.dot", "metrics.csv"}) ASSERT_TRUE(fs::exists(out / name)) << name;
-  EXPECT_NO_THROW(nlohmann::json::parse(read(out / "config.json")));
+  EXPECT_TRUE(nlohmann::json::accept(read(out / "config.json")));
   EXPECT_EQ(read(out / "model.dot").substr(read(out / "model.dot").size() - 2), "}\n");
   const std::string metrics = read(out / "metrics.csv");
   ASSERT_EQ(metrics.back(), '\n');
   std::istringstream rows(metrics);
   for (std::string row; std::getline(rows, row);) EXPECT_EQ(std::count(row.begin(), row.end(), ','), 4) << row;
   if (fs::exists(out / "summary.json")) {
-    EXPECT_NO_THROW(nlohmann::json::parse(read(out / "summary.json")));
+    EXPECT_TRUE(nlohmann::json::accept(read(out / "summary.json")));
   }
 }
 

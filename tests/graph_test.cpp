@@ -1,4 +1,5 @@
 // Model graphs from DOT: inputs and outputs in file order, and the checks that name what is wrong.
+#include <cmath>
 #include <map>
 #include <set>
 #include <vector>
@@ -6,10 +7,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "framework/credit.h"
 #include "framework/error.h"
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
 #include "framework/program.h"
+#include "framework/task.h"
 
 namespace credo {
 namespace {
@@ -206,6 +209,31 @@ TEST(Graph, FindUsesTheIndexAndStaysRightAfterChanges) {
   g.populations[1].name = "renamed";
   EXPECT_EQ(g.find("h"), -1);
   EXPECT_EQ(g.find("renamed"), 1);
+}
+
+}  // namespace
+}  // namespace credo
+
+namespace credo {
+namespace {
+
+// Node attributes are the kinds' options: each numeric one must have a finite range, or a value like 1e308
+// would pass the check and turn into NaN at the first step. Tasks' and algorithms' options likewise.
+template <class Registry>
+void expect_bounded(const Registry& registry, const char* what) {
+  for (const auto& [name, entry] : registry.all())
+    for (const auto& o : entry.options) {
+      if (!o.choices.empty()) continue;
+      EXPECT_TRUE(std::isfinite(o.min) && std::isfinite(o.max))
+          << what << " '" << name << "': option '" << o.name << "' has no finite range";
+    }
+}
+
+TEST(Registries, EveryNumericOptionHasAFiniteRange) {
+  expect_bounded(PopulationRegistry::get(), "population kind");
+  expect_bounded(AlgorithmRegistry::get(), "credit algorithm");
+  expect_bounded(TaskRegistry::get(), "task");
+  for (const auto& o : model_limit_specs()) EXPECT_TRUE(std::isfinite(o.max)) << o.name;
 }
 
 }  // namespace

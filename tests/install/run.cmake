@@ -1,0 +1,22 @@
+# Installs the build in BUILD into WORK/prefix, then configures, builds and runs the consumer project in SOURCE
+# against it with the compiler CXX and no instruction-set flags.
+function(step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "failed: ${ARGN}\n${out}")
+  endif()
+  message("${out}")
+endfunction()
+file(REMOVE_RECURSE ${WORK})
+step(${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)
+file(GLOB_RECURSE exported ${WORK}/prefix/*credoTargets*.cmake)
+foreach(f ${exported})
+  file(READ ${f} text)
+  if(text MATCHES "march=native")
+    message(FATAL_ERROR "${f} exports -march=native")
+  endif()
+endforeach()
+step(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=${CXX}
+     -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+step(${CMAKE_COMMAND} --build ${WORK}/build)
+step(${WORK}/build/consumer)
