@@ -72,10 +72,6 @@ class Eprop final : public CreditAlgorithm<T> {
     std::mt19937_64 rng(static_cast<std::uint64_t>(o.integer("seed")));
     for (int q = 0; q < static_cast<int>(pops.size()); ++q)
       if (pops[q].role != Role::input) targets_.push_back(plan(q, rng));
-    for (const auto& t : targets_) {
-      max_k_ = std::max(max_k_, static_cast<int>(t.slot.size()));
-      for (const auto& g : t.groups) max_group_ = std::max(max_group_, g.rows * g.cols);
-    }
   }
 
   void reset(int batch) override {
@@ -91,9 +87,9 @@ class Eprop final : public CreditAlgorithm<T> {
       t.trace_sum.setZero(t.regularized ? t.params : 0);
       t.spikes.setZero(t.regularized ? this->prog_.populations()[t.pop].shape.units : 0);
       t.d.resize(this->prog_.populations()[t.pop].shape.units, K * K);
+      t.zero.setZero(this->prog_.populations()[t.pop].shape.units);
     }
     err_.setZero(this->prog_.output_size(), batch);
-    scratch_.resize(max_group_, max_k_);
     steps_ = 0;
     scored_ = 0;
   }
@@ -190,7 +186,6 @@ class Eprop final : public CreditAlgorithm<T> {
     bool output = false;
     std::vector<int> slot;                   // active slot k -> the population's slot
     int out = 0;                             // the active index of the output slot
-    std::vector<std::pair<int, int>> pairs;  // nonzero entries (k, k') of D, row-major in d
     struct Entry {
       int k = 0, kp = 0, jac = 0;  // D[k][k'] += jac row `jac` (n rows each)
       double gain = 1;
@@ -201,7 +196,8 @@ class Eprop final : public CreditAlgorithm<T> {
     int params = 0;
     std::vector<Readout> readouts;
     std::vector<Mat<T>> eps;  // per active slot: params x batch
-    Mat<T> d;                 // units x K*K: D of one batch column
+    Mat<T> d;                 // units x K*K: D of one batch column, D[k][k'] in column k' + K k
+    Vec<T> zero;              // units zeros: the drive derivative of a slot the drive does not move
     bool regularized = false;
     double f0 = 0;
     Vec<T> trace_sum, spikes;
@@ -235,26 +231,19 @@ class Eprop final : public CreditAlgorithm<T> {
     t.drive_jac.assign(K, std::vector<int>(sh.blocks, -1));
     int k = 0;
     for (auto [slot, block] : sh.dz_ddrive) t.drive_jac[index[slot]][block] = k++;
-    std::vector<char> nonzero(K * K, 0);
+    if (K > kMaxSlots)
+      fail("algorithm 'eprop': population '{}' of kind '{}' has {} state slots an eligibility vector reaches (at most {})",
+           info.name, info.kind, K, kMaxSlots);
     if (sh.memory)
       for (auto [slot, prev] : sh.dz_dzprev) {
-        if (active[slot] && active[prev]) {
-          t.entries.push_back({index[slot], index[prev], k, 1.0});
-          nonzero[index[slot] * K + index[prev]] = 1;
-        }
+        if (active[slot] && active[prev]) t.entries.push_back({index[slot], index[prev], k, 1.0});
         ++k;
       }
     // The spike reset: z_prev enters the drive like a self-projection, so it moved slot s by
     // dz[s]/d drive[reset_block] * reset_gain. Stopping the gradient there removes that part of D[s][out].
     if (sh.memory && sh.reset_block >= 0)
       for (int kk = 0; kk < K; ++kk)
-        if (const int row = t.drive_jac[kk][sh.reset_block]; row >= 0) {
-          t.entries.push_back({kk, t.out, row, -sh.reset_gain});
-          nonzero[kk * K + t.out] = 1;
-        }
-    for (int a = 0; a < K; ++a)
-      for (int c = 0; c < K; ++c)
-        if (nonzero[a * K + c]) t.pairs.emplace_back(a, c);
+        if (const int row = t.drive_jac[kk][sh.reset_block]; row >= 0) t.entries.push_back({kk, t.out, row, -sh.reset_gain});
     // Parameters: biases, then projections.
     for (const auto& bi : info.biases) {
       t.groups.push_back({bi.offset, t.params, bi.rows, 1, bi.drive_row / n, -1});
@@ -292,6 +281,9 @@ class Eprop final : public CreditAlgorithm<T> {
       }
       t.readouts.push_back(std::move(r));
     }
+    if (static_cast<int>(t.readouts.size()) > kMaxReadouts)
+      fail("algorithm 'eprop': population '{}' gets learning signals from {} outputs (at most {})", info.name,
+           t.readouts.size(), kMaxReadouts);
     if (reg_ > 0 && sh.surrogate) {
       t.regularized = true;
       const auto& spec = prog.graph().populations[q];
@@ -321,78 +313,107 @@ class Eprop final : public CreditAlgorithm<T> {
   }
 
   // One batch column of one population: propagate its eligibility vectors, filter its trace through leaky
-  // readouts, and add learning signal times trace into grad.
+  // readouts, and add learning signal times trace into grad. One pass over each column of a parameter block,
+  // K (the active slots) fixed at compile time for the kinds credo has.
   void propagate(Target& t, int b, Vec<T>& grad) {
+    switch (t.slot.size()) {
+      case 1: return propagate_k<1>(t, b, grad);
+      case 2: return propagate_k<2>(t, b, grad);
+      case 3: return propagate_k<3>(t, b, grad);
+      case 4: return propagate_k<4>(t, b, grad);
+      default: return propagate_k<0>(t, b, grad);
+    }
+  }
+
+  template <int KC>
+  void propagate_k(Target& t, int b, Vec<T>& grad) {
     const Program<T>& prog = this->prog_;
     const auto& info = prog.populations()[t.pop];
     const Frame<T>& f = this->frame_;
     const int n = info.shape.units;
-    const int K = static_cast<int>(t.slot.size());
-    auto jac = [&](int row) { return f.jac.col(b).segment(info.jac_offset + row * n, n); };
+    const int K = KC > 0 ? KC : static_cast<int>(t.slot.size());
+    const T* jac = f.jac.col(b).data() + info.jac_offset;
     t.d.setZero();
-    for (const auto& e : t.entries) t.d.col(e.kp + K * e.k) += static_cast<T>(e.gain) * jac(e.jac);
+    for (const auto& e : t.entries) t.d.col(e.kp + K * e.k) += static_cast<T>(e.gain) * f.jac.col(b).segment(info.jac_offset + e.jac * n, n);
+    const T* d[kMaxSlots * kMaxSlots];
+    for (int k = 0; k < K * K; ++k) d[k] = t.d.col(k).data();
+    // Readouts: signal and, for a leaky one, its leak (uniform over its units).
+    struct Signal {
+      const T* signal;
+      T* filtered;
+      T kappa;
+    };
+    Signal sig[kMaxReadouts + 1];
+    int readouts = 0;
+    if (t.output) {
+      sig[readouts++] = {this->dy_.col(b).data() + info.io_offset, nullptr, T(0)};
+    } else {
+      for (auto& r : t.readouts) {
+        const auto& out = prog.populations()[r.output];
+        sig[readouts++] = {r.signal.col(b).data(), r.leaky ? r.filtered.col(b).data() : nullptr,
+                           r.leaky ? f.jac(out.jac_offset + out.shape.units, b) : T(0)};
+      }
+    }
     for (const auto& g : t.groups) {
       const int C = g.cols, R = g.rows, blocks = R / n;
-      auto pre_at = [&](int c) -> T {
-        if (g.projection < 0) return T(1);
+      const T* src = nullptr;
+      if (g.projection >= 0) {
         const auto& e = prog.projections()[g.projection];
-        const int row = prog.source_row(e) + c;
-        return e.delay == 0 ? f.z(row, b) : this->s_(row, b);
-      };
-      // New eligibility vectors into scratch, then copied back (D mixes the slots).
-      for (int k = 0; k < K; ++k) {
-        MatMap<T> next(scratch_.col(k).data(), R, C);
-        for (int gi = 0; gi < blocks; ++gi) {
-          auto rows = next.middleRows(gi * n, n);
-          const int dj = t.drive_jac[k][g.first_block + gi];
-          if (dj >= 0) {
-            const auto dv = jac(dj);
-            for (int c = 0; c < C; ++c) rows.col(c) = pre_at(c) * dv;
-          } else {
-            rows.setZero();
-          }
-          for (auto [a, kp] : t.pairs) {
-            if (a != k) continue;
-            Eigen::Map<const Mat<T>> prev(t.eps[kp].col(b).data() + g.local, R, C);
-            rows.array() += prev.middleRows(gi * n, n).array().colwise() * t.d.col(kp + K * k).array();
-          }
+        src = (e.delay == 0 ? f.z.col(b).data() : this->s_.col(b).data()) + prog.source_row(e);
+      }
+      for (int gi = 0; gi < blocks; ++gi) {
+        const T* dk[kMaxSlots];
+        for (int k = 0; k < K; ++k) {
+          const int row = t.drive_jac[k][g.first_block + gi];
+          dk[k] = row >= 0 ? jac + row * n : t.zero.data();
         }
-      }
-      for (int k = 0; k < K; ++k)
-        MatMap<T>(t.eps[k].col(b).data() + g.local, R, C) = MatMap<T>(scratch_.col(k).data(), R, C);
-      // Trace e (output slot), its filtered versions, and the gradient.
-      Eigen::Map<const Mat<T>> e(t.eps[t.out].col(b).data() + g.local, R, C);
-      MatMap<T> gw(grad.data() + g.theta, R, C);
-      if (t.regularized) MatMap<T>(t.trace_sum.data() + g.local, R, C) += e;
-      if (t.output) {
-        gw.array() += e.array().colwise() * this->dy_.col(b).segment(info.io_offset, n).array();
-        continue;
-      }
-      for (auto& r : t.readouts) {
-        const auto signal = r.signal.col(b);
-        if (r.leaky) {
-          const auto& out = prog.populations()[r.output];
-          const T kappa = f.jac(out.jac_offset + out.shape.units, b);  // the readout's leak (uniform over its units)
-          MatMap<T> ebar(r.filtered.col(b).data() + g.local, R, C);
-          ebar = kappa * ebar + e;
-          for (int gi = 0; gi < blocks; ++gi)
-            gw.middleRows(gi * n, n).array() += ebar.middleRows(gi * n, n).array().colwise() * signal.array();
-        } else {
-          for (int gi = 0; gi < blocks; ++gi)
-            gw.middleRows(gi * n, n).array() += e.middleRows(gi * n, n).array().colwise() * signal.array();
+        for (int c = 0; c < C; ++c) {
+          const T pre = src ? src[c] : T(1);
+          const int off = g.local + c * R + gi * n;
+          T* E[kMaxSlots];
+          for (int k = 0; k < K; ++k) E[k] = t.eps[k].col(b).data() + off;
+          T* gw = grad.data() + g.theta + c * R + gi * n;
+          // ε ← D ε + (dz/d drive) pre, all K slots of each unit at once. The slots' rows, D and the drive
+          // derivatives are distinct buffers, so the loop carries no dependence between units.
+#pragma GCC ivdep
+          for (int r = 0; r < n; ++r) {
+            T old[kMaxSlots];
+            for (int k = 0; k < K; ++k) old[k] = E[k][r];
+            for (int k = 0; k < K; ++k) {
+              T v = dk[k][r] * pre;
+              for (int kp = 0; kp < K; ++kp) v += d[kp + K * k][r] * old[kp];
+              E[k][r] = v;
+            }
+          }
+          const T* e = E[t.out];
+          if (t.regularized) {
+            T* sum = t.trace_sum.data() + off;
+            for (int r = 0; r < n; ++r) sum[r] += e[r];
+          }
+          for (int q = 0; q < readouts; ++q) {
+            const T* L = sig[q].signal;
+            if (T* eb = sig[q].filtered) {
+              eb += off;
+              const T kappa = sig[q].kappa;
+              for (int r = 0; r < n; ++r) {
+                eb[r] = kappa * eb[r] + e[r];
+                gw[r] += L[r] * eb[r];
+              }
+            } else {
+              for (int r = 0; r < n; ++r) gw[r] += L[r] * e[r];
+            }
+          }
         }
       }
     }
   }
 
+  static constexpr int kMaxSlots = 8, kMaxReadouts = 8;
   const std::string feedback_;
   const T decay_;
   const double reg_, f_target_;
   std::vector<int> outputs_;
   std::vector<Target> targets_;
-  int max_k_ = 1;
-  int max_group_ = 0;  // the largest parameter group
-  Mat<T> scratch_;  // the largest parameter group x the most active slots
   Mat<T> err_;      // output error, outputs x batch
   long steps_ = 0;
   double scored_ = 0;  // scored steps per sequence since the last chunk end
