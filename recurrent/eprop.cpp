@@ -10,6 +10,7 @@
 
 #include "framework/credit.h"
 #include "framework/error.h"
+#include "recurrent/feedback.h"
 
 namespace credo {
 
@@ -28,9 +29,10 @@ namespace credo {
 // The weight update of step t is learning signal times trace, L_j^t ē_ji^t, summed over time:
 //   symmetric  L_j = Σ_k W_kj err_k       (the live readout weights, delay-0 readouts only)
 //   random     L_j = Σ_k B_jk err_k       (B fixed, N(0, 1/fan-in of the readout): the readout's own init scale)
-//   adaptive   random B that receives every update the readout weights receive, transposed (Kolen-Pollack, as
-//              in Bellec et al.'s adaptive e-prop; with Adam this is Adam on W's gradient, elementwise), decayed
-//              by feedback_decay per step
+//   adaptive   B drawn as for random, then learned by one of Kunin et al.'s rules (recurrent/feedback.h) from
+//              the readout's input z_j and weights W; the default, Kolen-Pollack (B takes every update W takes,
+//              transposed), is Bellec et al.'s adaptive e-prop. B of a population without a delay-0 readout
+//              projection has no W to learn from and stays fixed.
 // with err_k the cotangent of readout k's drive (dL/dy for the linear readout). A leaky readout
 // y_t = κ y_{t-1} + W z_t + b low-pass filters the trace the same way, ē^t = κ ē^{t-1} + e^t (for a memoryless
 // readout ē = e). Readout parameters get the exact gradient of their own (leaky) dynamics: dL/dy times their
@@ -51,7 +53,8 @@ class Eprop final : public CreditAlgorithm<T> {
   Eprop(Program<T>& p, const Options& o)
       : CreditAlgorithm<T>(p),
         feedback_(o.word("feedback")),
-        decay_(static_cast<T>(o.number("feedback_decay"))),
+        rule_(feedback_rule(o)),
+        feedback_lr_(static_cast<T>(o.number("feedback_lr"))),
         reg_(o.number("reg")),
         f_target_(o.number("f_target")) {
     const auto& pops = p.populations();
@@ -101,7 +104,10 @@ class Eprop final : public CreditAlgorithm<T> {
       reset(B);
     Program<T>& prog = this->prog_;
     const auto& pops = prog.populations();
-    if (feedback_ == "adaptive") follow_readout_updates();
+    if (feedback_ == "adaptive")
+      for (auto& t : targets_)
+        for (auto& r : t.readouts)
+          if (r.projection >= 0) r.pathway.follow(rule_, prog.weight(prog.projections()[r.projection]));
     this->forward_and_loss(x, target, mask);
     const Frame<T>& f = this->frame_;
     ++steps_;
@@ -119,8 +125,15 @@ class Eprop final : public CreditAlgorithm<T> {
       for (auto& r : t.readouts) {
         const auto& out = pops[r.output];
         const auto err = err_.middleRows(out.io_offset, out.shape.units);
-        if (feedback_ == "symmetric") r.signal.noalias() = prog.weight(prog.projections()[r.projection]).transpose() * err;
-        else r.signal.noalias() = r.feedback * err;
+        if (feedback_ == "symmetric") {
+          r.signal.noalias() = prog.weight(prog.projections()[r.projection]).transpose() * err;
+        } else {
+          r.signal.noalias() = r.pathway.matrix() * err;
+          if (feedback_ == "adaptive" && r.projection >= 0) {
+            const auto& e = prog.projections()[r.projection];
+            r.pathway.learn(rule_, feedback_lr_, prog.weight(e), prog.presynaptic(e, f, this->s_));
+          }
+        }
       }
       if (t.regularized)
         t.spikes += f.z.middleRows(info.z_offset + info.shape.out_slot * info.shape.units, info.shape.units)
@@ -171,11 +184,9 @@ class Eprop final : public CreditAlgorithm<T> {
   // Where a hidden population's learning signal comes from: one output population.
   struct Readout {
     int output = 0;
-    int projection = -1;  // the delay-0 projection into it (symmetric feedback, adaptive tracking), or -1
+    int projection = -1;  // the delay-0 projection into it (symmetric feedback, adaptive learning), or -1
     bool leaky = false;   // the output has memory: its leak filters the trace
-    Mat<T> feedback;      // B: units x the output's units (random and adaptive feedback)
-    Mat<T> last_weight;   // the readout weights B last followed (adaptive)
-    bool following = false;
+    FeedbackPathway<T> pathway;  // B: units x the output's units (random and adaptive feedback)
     Mat<T> filtered;      // ē: params x batch (leaky readouts)
     Mat<T> signal;        // units x batch
   };
@@ -275,9 +286,7 @@ class Eprop final : public CreditAlgorithm<T> {
       if (feedback_ != "symmetric") {
         int fan_in = 0;
         for (int j : pops[o].projections_in) fan_in += projs[j].cols;
-        std::normal_distribution<double> normal(0.0, 1.0 / std::sqrt(static_cast<double>(std::max(fan_in, 1))));
-        r.feedback.resize(n, pops[o].shape.units);
-        for (auto& v : r.feedback.reshaped()) v = static_cast<T>(normal(rng));
+        r.pathway.draw(n, pops[o].shape.units, 1.0 / std::sqrt(static_cast<double>(std::max(fan_in, 1))), rng);
       }
       t.readouts.push_back(std::move(r));
     }
@@ -294,22 +303,6 @@ class Eprop final : public CreditAlgorithm<T> {
       t.f0 = f_target_ * dt / 1000.0;
     }
     return t;
-  }
-
-  // Adaptive feedback: B takes every change of the readout weights since the last step, transposed, and decays.
-  void follow_readout_updates() {
-    for (auto& t : targets_)
-      for (auto& r : t.readouts) {
-        if (r.projection < 0) {
-          r.feedback *= (T(1) - decay_);
-          continue;
-        }
-        const auto w = this->prog_.weight(this->prog_.projections()[r.projection]);
-        if (r.following) r.feedback += (w - r.last_weight).transpose();
-        r.feedback *= (T(1) - decay_);
-        r.last_weight = w;
-        r.following = true;
-      }
   }
 
   // One batch column of one population: propagate its eligibility vectors, filter its trace through leaky
@@ -410,7 +403,8 @@ class Eprop final : public CreditAlgorithm<T> {
 
   static constexpr int kMaxSlots = 8, kMaxReadouts = 8;
   const std::string feedback_;
-  const T decay_;
+  const FeedbackRule rule_;
+  const T feedback_lr_;
   const double reg_, f_target_;
   std::vector<int> outputs_;
   std::vector<Target> targets_;
@@ -419,17 +413,21 @@ class Eprop final : public CreditAlgorithm<T> {
   double scored_ = 0;  // scored steps per sequence since the last chunk end
 };
 
-CREDO_REGISTER_ALGORITHM(
-    "eprop", Eprop,
-    "e-prop: eligibility traces along each unit's own state path (LIF/ALIF, LSTM, GRU, leaky tanh) times a "
-    "learning signal fed back from the output error; online, O(P) (Bellec et al. 2020)",
-    (std::vector<OptionSpec>{
-        {"feedback", "random", "symmetric (live readout Wᵀ) | random (fixed B) | adaptive (B follows W's updates)",
-         -1e300, 1e300, false, {"symmetric", "random", "adaptive"}},
-        {"seed", "1", "seed of the random feedback matrices", 0, 2147483647, true, {}},
-        {"feedback_decay", "0", "adaptive: B *= 1 - feedback_decay every step", 0, 1, false, {}},
-        {"reg", "0", "firing-rate regularisation strength (spiking populations)", 0, 1e12, false, {}},
-        {"f_target", "10", "target firing rate (Hz) of the regularisation", 0, 1e6, false, {}}}),
-    std::vector<std::string>{}, false, true, true);
+static std::vector<OptionSpec> eprop_options() {
+  std::vector<OptionSpec> o{
+      {"feedback", "random", "symmetric (live readout Wᵀ) | random (fixed B) | adaptive (B learns by `rule`)", -1e300,
+       1e300, false, {"symmetric", "random", "adaptive"}},
+      {"seed", "1", "seed of the random feedback matrices", 0, 2147483647, true, {}},
+      {"reg", "0", "firing-rate regularisation strength (spiking populations)", 0, 1e12, false, {}},
+      {"f_target", "10", "target firing rate (Hz) of the regularisation", 0, 1e6, false, {}}};
+  for (auto& spec : feedback_rule_options()) o.push_back(spec);
+  return o;
+}
+
+CREDO_REGISTER_ALGORITHM("eprop", Eprop,
+                         "e-prop: eligibility traces along each unit's own state path (LIF/ALIF, LSTM, GRU, leaky "
+                         "tanh) times a learning signal fed back from the output error; online, O(P) (Bellec et al. "
+                         "2020)",
+                         eprop_options(), std::vector<std::string>{}, false, true, true);
 
 }  // namespace credo

@@ -344,9 +344,10 @@ TEST(Eprop, AdaptiveFeedbackTakesTheReadoutsUpdates) {
     }
   ASSERT_GT(scale, 0);
   EXPECT_LE(std::sqrt(err / scale), 1e-12);
-  // feedback_decay shrinks B every step: at the k-th step the hidden update is (1 - decay)^k random feedback's.
+  // A decay (Kolen-Pollack's alpha) shrinks B by 1 - 2 feedback_lr alpha after every step: at step t the hidden
+  // update is that factor to the power t times random feedback's.
   auto a_rand = make_algorithm<double>("eprop", {{"feedback", "random"}}, prog);
-  auto a_dec = make_algorithm<double>("eprop", {{"feedback", "adaptive"}, {"feedback_decay", "0.1"}}, prog);
+  auto a_dec = make_algorithm<double>("eprop", {{"feedback", "adaptive"}, {"alpha", "1"}, {"feedback_lr", "0.05"}}, prog);
   a_rand->reset(2), a_dec->reset(2);
   for (int t = 0; t < 5; ++t) {
     V gr = V::Zero(prog.param_count()), gd = gr;
@@ -354,7 +355,7 @@ TEST(Eprop, AdaptiveFeedbackTakesTheReadoutsUpdates) {
     a_dec->step(r.x[t], r.t[t], r.m[t], gd);
     for (const auto& blk : prog.param_blocks())
       if (blk.owner == "h") {
-        EXPECT_LE(rel(gd.segment(blk.offset, blk.size), std::pow(0.9, t + 1) * gr.segment(blk.offset, blk.size)), 1e-12);
+        EXPECT_LE(rel(gd.segment(blk.offset, blk.size), std::pow(0.9, t) * gr.segment(blk.offset, blk.size)), 1e-12);
       }
   }
 }
