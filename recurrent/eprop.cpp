@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "framework/credit.h"
 #include "framework/error.h"
 #include "recurrent/feedback.h"
@@ -143,6 +145,20 @@ class Eprop final : public CreditAlgorithm<T> {
     }
     this->s_ = f.s;
     return true;
+  }
+
+  // cos(B, Wᵀ) of every random or learned feedback matrix that has a delay-0 readout projection to compare with.
+  std::vector<std::pair<std::string, double>> diagnostics() const override {
+    std::vector<std::pair<std::string, double>> out;
+    if (feedback_ == "symmetric") return out;
+    const auto& prog = this->prog_;
+    for (const auto& t : targets_)
+      for (const auto& r : t.readouts)
+        if (r.projection >= 0)
+          out.emplace_back(fmt::format("feedback_alignment[{} <- {}]", prog.populations()[t.pop].name,
+                                       prog.populations()[r.output].name),
+                           r.pathway.alignment(prog.weight(prog.projections()[r.projection])));
+    return out;
   }
 
   bool end_chunk(bool, Vec<T>& grad) override {

@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "framework/credit.h"
 #include "framework/error.h"
 #include "recurrent/feedback.h"
@@ -81,6 +83,27 @@ class Rflo final : public CreditAlgorithm<T> {
         }
       hidden_.push_back(std::move(h));
     }
+  }
+
+  // cos(B, Wᵀ) of each learned block of B (adaptive feedback), or of the fixed random one against each delay-0
+  // readout.
+  std::vector<std::pair<std::string, double>> diagnostics() const override {
+    std::vector<std::pair<std::string, double>> out;
+    if (symmetric_) return out;
+    const auto& prog = this->prog_;
+    const auto& pops = prog.populations();
+    for (const auto& h : hidden_)
+      for (int j : h.readouts) {
+        const auto& e = prog.projections()[j];
+        if (e.delay != 0) continue;
+        const auto& out_pop = pops[e.target];
+        const auto b = h.feedback.middleCols(out_pop.io_offset, out_pop.shape.units);
+        const auto w = prog.weight(e);
+        const double nb = static_cast<double>(b.norm()), nw = static_cast<double>(w.norm());
+        out.emplace_back(fmt::format("feedback_alignment[{} <- {}]", pops[h.pop].name, out_pop.name),
+                         nb > 0 && nw > 0 ? static_cast<double>((b.array() * w.transpose().array()).sum()) / (nb * nw) : 0.0);
+      }
+    return out;
   }
 
   void reset(int batch) override {
