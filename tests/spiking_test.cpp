@@ -223,6 +223,39 @@ TEST(LeakyReadout, GradientsAgreeWithFiniteDifferencesAlsoWhenFedBack) {
   }
 }
 
+TEST(LeakyReadout, ReadoutOnlyLearningGetsItsExactGradient) {
+  // The readout-only baseline carries the leaky readout's own trace: its gradient on the readout's parameters is
+  // BPTT's (the readout is not fed back), and nothing else moves.
+  ModelGraph g = parse_model("digraph r { x [kind=input size=2]; h [kind=alif size=4 n_ref=2]; y [kind=output size=2 "
+                             "kappa=0.8 loss=mse]; x -> h; h -> h [delay=1]; h -> y; x -> y; }",
+                             "readout.dot");
+  Program<double> prog(g);
+  std::mt19937_64 rng(3);
+  prog.init_params(rng);
+  std::normal_distribution<double> normal(0.5, 1);
+  auto gradient = [&](const char* algo) {
+    std::mt19937_64 data(9);
+    auto a = make_algorithm<double>(algo, {}, prog);
+    a->reset(3);
+    Vec<double> grad = Vec<double>::Zero(prog.param_count());
+    for (int t = 0; t < 25; ++t) {
+      const M x = M::NullaryExpr(2, 3, [&] { return normal(data); }), y = M::NullaryExpr(2, 3, [&] { return normal(data); });
+      a->step(x, y, M::Ones(1, 3), grad);
+    }
+    a->end_chunk(true, grad);
+    return grad;
+  };
+  const Vec<double> exact = gradient("bptt"), readout = gradient("readout");
+  for (const auto& blk : prog.param_blocks()) {
+    const auto a = readout.segment(blk.offset, blk.size), b = exact.segment(blk.offset, blk.size);
+    if (blk.owner == "y") {
+      EXPECT_LE((a - b).norm(), 1e-12 * b.norm()) << blk.name;
+    } else {
+      EXPECT_EQ(a.norm(), 0) << blk.name;
+    }
+  }
+}
+
 TEST(LeakyReadout, FiltersItsDrive) {
   ModelGraph g = parse_model("digraph r { x [kind=input size=1]; y [kind=output size=1 kappa=0.5 loss=mse];"
                              " x -> y [init=identity]; }",
