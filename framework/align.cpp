@@ -83,6 +83,8 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
   };
   auto number = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{:.6g}", v); };
   auto record = [&](Follower& f, long step) {
+    // Weights a projection's fixed connectivity removes are not parameters of the model.
+    prog.mask(f.grad), prog.mask(f.ref);
     const auto [cosine, ratio] = compare(f.grad, f.ref);
     if (!std::isnan(cosine)) {
       f.cosines.push_back(cosine);
@@ -127,7 +129,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
     return false;
   };
   auto apply_drive = [&] {
-    opt.apply(prog.params(), drive_grad);
+    prog.mask(drive_grad), opt.apply(prog.params(), drive_grad);
     drive_grad.setZero();
     if (!prog.params().allFinite() && outcome.status == "finished") {
       outcome.status = "diverged";

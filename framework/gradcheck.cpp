@@ -236,6 +236,7 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   std::mt19937_64 rng(o.seed);
   prog.init_params(rng);
   prog.params() += random_matrix(prog.param_count(), 1, rng, 0.1);
+  prog.mask(prog.params());
   const int N = prog.state_size(), P = prog.param_count(), B = o.batch;
   const double h = 1e-5;
   std::vector<CheckRow> rows;

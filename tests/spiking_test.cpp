@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "framework/credit.h"
+#include "framework/error.h"
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
 #include "framework/program.h"
@@ -267,6 +268,65 @@ TEST(LeakyReadout, FiltersItsDrive) {
   EXPECT_DOUBLE_EQ(frames[0].z(1, 0), 1);
   EXPECT_DOUBLE_EQ(frames[1].z(1, 0), 0.5);
   EXPECT_DOUBLE_EQ(frames[2].z(1, 0), 2.25);
+}
+
+TEST(Connectivity, AutapsesAndDensityAreFixedMasks) {
+  // No autapses on the recurrent LIF projection (every gate block of an LSTM's), 30 % of the input weights.
+  ModelGraph g = parse_model("digraph c { x [kind=input size=20]; h [kind=lif size=8]; c [kind=lstm size=5];"
+                             " y [kind=output size=2 loss=mse]; x -> h [density=0.3]; h -> h [delay=1 autapses=0];"
+                             " x -> c; c -> c [delay=1 autapses=0]; h -> y; c -> y; }",
+                             "masks.dot");
+  Program<double> prog(g);
+  std::mt19937_64 rng(4);
+  prog.init_params(rng);
+  const auto& projs = prog.projections();
+  auto find = [&](int source, int target) {
+    return *std::find_if(projs.begin(), projs.end(), [&](const auto& e) { return e.source == source && e.target == target; });
+  };
+  const M w_hh = prog.weight(find(1, 1)), w_cc = prog.weight(find(2, 2)), w_xh = prog.weight(find(0, 1));
+  EXPECT_EQ(w_hh.diagonal().norm(), 0);
+  EXPECT_GT((w_hh.array() != 0).count(), 8 * 8 - 8 - 2);
+  for (int block = 0; block < 4; ++block) EXPECT_EQ(w_cc.middleRows(block * 5, 5).diagonal().norm(), 0) << block;
+  const double kept = (w_xh.array() != 0).count() / 160.0;
+  EXPECT_NEAR(kept, 0.3, 0.1);
+  EXPECT_EQ(static_cast<int>(prog.masked().size()), 8 + 4 * 5 + (160 - static_cast<int>((w_xh.array() != 0).count())));
+  // Masked coordinates stay zero through the gradient the optimizer sees; the rest is untouched.
+  Vec<double> grad = Vec<double>::Ones(prog.param_count());
+  prog.mask(grad);
+  EXPECT_EQ(grad.sum(), prog.param_count() - static_cast<double>(prog.masked().size()));
+  for (int i : prog.masked()) EXPECT_EQ(prog.params()(i), 0);
+  // The masks are part of the initialization: the same seed draws the same mask.
+  Program<double> again(g);
+  std::mt19937_64 rng2(4);
+  again.init_params(rng2);
+  EXPECT_EQ(again.masked(), prog.masked());
+  EXPECT_EQ(again.params(), prog.params());
+  // Gradients of a masked model agree as ever.
+  for (const auto& r : check_gradients(parse_model("digraph c { x [kind=input size=3]; h [kind=tanh size=4 alpha=0.5];"
+                                                   " y [kind=output size=2]; x -> h [density=0.5];"
+                                                   " h -> h [delay=1 autapses=0]; h -> y; }",
+                                                   "masks.dot"),
+                                       CheckOptions{}))
+    EXPECT_LE(r.error, r.tolerance) << r.check << " / " << r.what;
+}
+
+TEST(Connectivity, RejectsMeaninglessMasksAndWritesThemBack) {
+  EXPECT_THROW(parse_model("digraph c { x [kind=input size=2]; h [kind=tanh size=2]; y [kind=output size=2];"
+                           " x -> h [autapses=0]; h -> y; }", "c.dot"),
+               InputError);
+  for (const char* d : {"0", "1.5", "-0.1", "abc"})
+    EXPECT_THROW(parse_model(fmt::format("digraph c {{ x [kind=input size=2]; h [kind=tanh size=2]; y [kind=output "
+                                         "size=2]; x -> h [density={}]; h -> y; }}", d), "c.dot"),
+                 InputError)
+        << d;
+  const ModelGraph g = parse_model("digraph c { x [kind=input size=2]; h [kind=tanh size=2]; y [kind=output size=2];"
+                                   " x -> h [density=0.25]; h -> h [delay=1 autapses=0]; h -> y; }", "c.dot");
+  const ModelGraph back = parse_model(write_model(g), "back.dot");
+  ASSERT_EQ(back.projections.size(), g.projections.size());
+  for (size_t k = 0; k < g.projections.size(); ++k) {
+    EXPECT_EQ(back.projections[k].autapses, g.projections[k].autapses);
+    EXPECT_EQ(back.projections[k].density, g.projections[k].density);
+  }
 }
 
 }  // namespace
