@@ -211,6 +211,19 @@ TEST(GradCheck, SmoothTwinsPassFiniteDifferencesWithResetAndAdaptation) {
   }
 }
 
+TEST(GradCheck, SpikingModelFiles) {
+  for (const char* name : {"cue_lsnn.dot", "cue_lif.dot"}) {
+    CheckOptions o;
+    o.steps = 4;
+    o.batch = 1;
+    CheckInfo info;
+    const auto rows = check_gradients(read_model(std::string(CREDO_SOURCE_DIR) + "/models/" + name), o, &info);
+    SCOPED_TRACE(name);
+    expect_all_ok(rows);
+    EXPECT_FALSE(info.surrogate.empty());
+  }
+}
+
 TEST(LeakyReadout, GradientsAgreeWithFiniteDifferencesAlsoWhenFedBack) {
   for (const char* dot : {
            "digraph r { x [kind=input size=2]; h [kind=tanh size=3 alpha=0.5]; y [kind=output size=2 kappa=0.9];"
