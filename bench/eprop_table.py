@@ -4,7 +4,8 @@ e-prop with each learning signal, with and without adaptive neurons, over three 
 spiking network (each e-prop variant's cosine with the exact surrogate gradient, and each feedback matrix's
 alignment with the readout over training); and e-prop's cost per time step against the episode length.
 
-Usage: bench/eprop_table.py [--updates 150] [--seeds 1,2,3] [--jobs 2] [--build build] [--out docs/results/eprop.md]
+Usage: bench/eprop_table.py [--updates 150] [--seeds 1,2,3] [--jobs 2] [--only "LABEL;..."] [--reuse DIR]
+                            [--build build] [--out docs/results/eprop.md]
 """
 import argparse
 import concurrent.futures
@@ -84,13 +85,15 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", default="", help="semicolon-separated labels of the runs to make (default: all)")
+    ap.add_argument("--reuse", default="", help="a folder of an earlier run: runs with a summary there are not redone")
     ap.add_argument("--align-steps", type=int, default=9000)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "eprop.md"))
     a = ap.parse_args()
     credo = os.path.join(a.build, "cli", "credo")
     seeds = [int(s) for s in a.seeds.split(",")]
-    tmp = tempfile.mkdtemp(prefix="credo_eprop_")
+    tmp = a.reuse or tempfile.mkdtemp(prefix="credo_eprop_")
 
     def train(label, model, algo, opts, seed):
         out = os.path.join(tmp, f"{label.replace(' ', '_').replace(':', '').replace(',', '')}_{seed}")
@@ -100,13 +103,15 @@ def main():
                "--out", out]
         for o in opts:
             cmd += ["--algo-opt", o]
-        run(cmd)
+        if not os.path.exists(os.path.join(out, "summary.json")):
+            run(cmd)
         s = json.load(open(os.path.join(out, "summary.json")))
         print(f"{label:45s} seed {seed}: decision accuracy {s['eval_metrics']['decision_accuracy']:.3f}",
               file=sys.stderr)
         return s
 
-    jobs = [(r, seed) for r in RUNS for seed in seeds]
+    runs = [r for r in RUNS if not a.only or r[0] in a.only.split(";")]
+    jobs = [(r, seed) for r in runs for seed in seeds]
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
         results = list(pool.map(lambda j: train(*j[0], j[1]), jobs))
     table = {}
@@ -132,7 +137,7 @@ def main():
             out = os.path.join(tmp, f"cost_{algo}_{T}")
             run([credo, "train", "--model", cost_model, "--task", "pattern_generation", "--task-opt",
                  f"duration_ms={T}", "--algo", algo, "--steps", "20", "--batch", "5", "--optimizer", "sgd",
-                 "--lr", "0", "--eval-every", "20", "--eval-batch", "5", "--out", out])
+                 "--lr", "1e-12", "--eval-every", "20", "--eval-batch", "5", "--out", out])
             s = json.load(open(os.path.join(out, "summary.json")))
             row += [1e6 / s["steps_per_second"], s["peak_rss_mb"]]
         cost.append(row)
@@ -155,7 +160,7 @@ def main():
         "| network and algorithm | decision accuracy, mean ± sd | per seed | eval loss | ms per update |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for r in RUNS:
+    for r in runs:
         ss = table[r[0]]
         acc = [s["eval_metrics"]["decision_accuracy"] for s in ss]
         loss = [s["eval_loss"] for s in ss]
