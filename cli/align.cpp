@@ -56,12 +56,16 @@ int align_command(const Args& args) {
   const auto rows = align(c, &outcome);
   fmt::print("\n{} on {}, driven by {}, {} steps; reference: RTRL's exact online gradient\n", c.model, c.task,
              drive, c.steps);
-  fmt::print("{:<22} {:>8} {:>12} {:>14} {:>16}\n", "algorithm", "samples", "mean cosine", "median cosine",
-             "mean norm ratio");
-  for (const auto& r : rows)
-    fmt::print("{:<22} {:>8} {:>12.4f} {:>14.4f} {:>16.4f}\n", r.algorithm, r.samples, r.mean_cosine,
-               r.median_cosine, r.mean_norm_ratio);
-  fmt::print("results: {}/alignment.csv, {}/summary.json\n", c.out, c.out);
+  fmt::print("{:<22} {:>8} {:>12} {:>14} {:>16} {:>16}\n", "algorithm", "samples", "mean cosine", "median cosine",
+             "mean norm ratio", "recurrent cosine");
+  for (const auto& r : rows) {
+    fmt::print("{:<22} {:>8} {:>12.4f} {:>14.4f} {:>16.4f} {:>16.4f}\n", r.algorithm, r.samples, r.mean_cosine,
+               r.median_cosine, r.mean_norm_ratio, r.mean_cosine_recurrent);
+    for (const auto& [name, first_last] : r.diagnostics)
+      fmt::print("  {:<30} {:.4f} at the first step, {:.4f} at the last\n", name, first_last.first, first_last.second);
+  }
+  fmt::print("recurrent cosine: over the parameters that drive hidden populations (the readout left out)\n");
+  fmt::print("results: {0}/alignment.csv, {0}/diagnostics.csv, {0}/summary.json\n", c.out);
   if (outcome.status == "interrupted") {
     fmt::print(stderr, "credo align: interrupted by {}\n", outcome.reason);
     return exit_status_for_signal(outcome.stop_signal);

@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "framework/credit.h"
@@ -153,6 +154,10 @@ int check_command(const Args& args) {
                info.fd_per_block, info.fd_param_coordinates, info.param_count);
   else
     fmt::print("finite differences on every coordinate\n");
+  if (!info.surrogate.empty())
+    fmt::print("finite differences do not apply to {} (a spiking kind's surrogate derivative, or reaching one); "
+               "their gradients are checked by every exact algorithm's agreement with BPTT\n",
+               fmt::join(info.surrogate, ", "));
   fmt::print("rel. error per block = |a-b| / max(|a|, |b|, 1e-3 * max(|a_all|, |b_all|)), a_all, b_all: every block "
              "of that comparison\n");
   fmt::print("{:<30} {:<36} {:>12} {:>10}  \n", "check", "subject", "rel. error", "tolerance");

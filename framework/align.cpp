@@ -38,7 +38,10 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
     std::string label;
     std::unique_ptr<CreditAlgorithm<T>> algo;
     Vec<T> grad, ref;
-    std::vector<double> cosines, ratios;
+    std::vector<double> cosines, ratios, rec_cosines, rec_ratios;
+    std::vector<double> block_sum;
+    std::vector<long> block_count;
+    std::vector<std::pair<std::string, std::pair<double, double>>> diagnostics;
   };
   std::vector<Follower> followers;
   for (const auto& spec : c.algorithms) {
@@ -58,19 +61,59 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
   std::mt19937_64 rng(c.seed);
   prog.init_params(rng);
   const int P = prog.param_count();
-  for (auto& f : followers) f.grad = Vec<T>::Zero(P), f.ref = Vec<T>::Zero(P);
+  const auto& blocks = prog.param_blocks();
+  // Recurrent parameters: the blocks that drive hidden populations.
+  std::vector<char> recurrent(P, 0);
+  for (const auto& b : blocks)
+    if (const int owner = prog.graph().find(b.owner); owner >= 0 && prog.populations()[owner].role == Role::hidden)
+      std::fill_n(recurrent.begin() + b.offset, b.size, char(1));
+  for (auto& f : followers) {
+    f.grad = Vec<T>::Zero(P), f.ref = Vec<T>::Zero(P);
+    f.block_sum.assign(blocks.size(), 0);
+    f.block_count.assign(blocks.size(), 0);
+  }
   Vec<T> ref_step = Vec<T>::Zero(P), drive_grad = Vec<T>::Zero(P);
-  std::string csv = "step,algorithm,cosine,norm_ratio\n";
+  std::string csv = "step,algorithm,cosine,norm_ratio,cosine_recurrent,norm_ratio_recurrent\n";
+  std::string diag_csv = "step,algorithm,name,value\n";
+  // Cosine and norm ratio of a against b, or nothing when either is zero.
+  auto compare = [](const auto& a, const auto& b) -> std::pair<double, double> {
+    const double an = static_cast<double>(a.norm()), bn = static_cast<double>(b.norm());
+    if (an == 0 || bn == 0) return {std::nan(""), std::nan("")};
+    return {static_cast<double>(a.dot(b)) / (an * bn), an / bn};
+  };
+  auto number = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{:.6g}", v); };
   auto record = [&](Follower& f, long step) {
-    const double gn = static_cast<double>(f.grad.norm()), rn = static_cast<double>(f.ref.norm());
-    if (rn > 0 && gn > 0) {
-      const double cosine = static_cast<double>(f.grad.dot(f.ref)) / (gn * rn);
+    // Weights a projection's fixed connectivity removes are not parameters of the model.
+    prog.mask(f.grad), prog.mask(f.ref);
+    const auto [cosine, ratio] = compare(f.grad, f.ref);
+    if (!std::isnan(cosine)) {
       f.cosines.push_back(cosine);
-      f.ratios.push_back(gn / rn);
-      csv += fmt::format("{},\"{}\",{:.6g},{:.6g}\n", step, f.label, cosine, gn / rn);  // labels hold commas
+      f.ratios.push_back(ratio);
+      Vec<T> g = f.grad, r = f.ref;
+      for (int i = 0; i < P; ++i)
+        if (!recurrent[i]) g(i) = r(i) = 0;
+      const auto [rc, rr] = compare(g, r);
+      if (!std::isnan(rc)) f.rec_cosines.push_back(rc), f.rec_ratios.push_back(rr);
+      csv += fmt::format("{},\"{}\",{:.6g},{:.6g},{},{}\n", step, f.label, cosine, ratio, number(rc),
+                         number(rr));  // labels hold commas
+      for (size_t k = 0; k < blocks.size(); ++k) {
+        const auto [bc, br] = compare(f.grad.segment(blocks[k].offset, blocks[k].size),
+                                      f.ref.segment(blocks[k].offset, blocks[k].size));
+        if (std::isnan(bc)) continue;
+        (void)br;
+        f.block_sum[k] += bc, ++f.block_count[k];
+      }
     }
     f.grad.setZero();
     f.ref.setZero();
+  };
+  auto diagnose = [&](Follower& f, long step) {
+    for (const auto& [name, value] : f.algo->diagnostics()) {
+      diag_csv += fmt::format("{},\"{}\",\"{}\",{:.6g}\n", step, f.label, name, value);
+      auto it = std::find_if(f.diagnostics.begin(), f.diagnostics.end(), [&](const auto& d) { return d.first == name; });
+      if (it == f.diagnostics.end()) f.diagnostics.push_back({name, {value, value}});
+      else it->second.second = value;
+    }
   };
   const bool streaming = task->streaming();
   long t_global = 0;
@@ -86,7 +129,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
     return false;
   };
   auto apply_drive = [&] {
-    opt.apply(prog.params(), drive_grad);
+    prog.mask(drive_grad), opt.apply(prog.params(), drive_grad);
     drive_grad.setZero();
     if (!prog.params().allFinite() && outcome.status == "finished") {
       outcome.status = "diverged";
@@ -113,6 +156,7 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
       for (auto& f : followers) {
         f.ref += ref_step;
         if (f.algo->step(x, tg, m, f.grad)) record(f, t_global);
+        diagnose(f, t_global);
       }
       if (driver->step(x, tg, m, drive_grad)) apply_drive();
     }
@@ -136,15 +180,34 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
       std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
       s.median_cosine = sorted[sorted.size() / 2];
     }
+    s.samples_recurrent = static_cast<long>(f.rec_cosines.size());
+    for (size_t i = 0; i < f.rec_cosines.size(); ++i)
+      s.mean_cosine_recurrent += f.rec_cosines[i] / s.samples_recurrent,
+          s.mean_norm_ratio_recurrent += f.rec_ratios[i] / s.samples_recurrent;
+    nlohmann::json per_block = nlohmann::json::object(), diagnostics = nlohmann::json::object();
+    for (size_t k = 0; k < blocks.size(); ++k)
+      if (f.block_count[k] > 0) {
+        s.block_cosines.emplace_back(blocks[k].name, f.block_sum[k] / f.block_count[k]);
+        per_block[blocks[k].name] = f.block_sum[k] / f.block_count[k];
+      }
+    s.diagnostics = f.diagnostics;
+    for (const auto& [name, first_last] : f.diagnostics)
+      diagnostics[name] = {{"first", first_last.first}, {"last", first_last.second}};
     js.push_back({{"algorithm", s.algorithm},
                   {"samples", s.samples},
                   {"mean_cosine", s.mean_cosine},
                   {"median_cosine", s.median_cosine},
-                  {"mean_norm_ratio", s.mean_norm_ratio}});
+                  {"mean_norm_ratio", s.mean_norm_ratio},
+                  {"samples_recurrent", s.samples_recurrent},
+                  {"mean_cosine_recurrent", s.mean_cosine_recurrent},
+                  {"mean_norm_ratio_recurrent", s.mean_norm_ratio_recurrent},
+                  {"mean_cosine_per_block", per_block},
+                  {"diagnostics", diagnostics}});
     out.push_back(s);
   }
   if (folder.active()) {
     folder.write("alignment.csv", csv);
+    folder.write("diagnostics.csv", diag_csv);
     nlohmann::json summary = {{"model", c.model},       {"task", c.task},           {"drive", c.drive},
                               {"steps", c.steps},       {"seed", c.seed},           {"reference", "rtrl (online, exact)"},
                               {"status", outcome.status}, {"step", outcome.steps}, {"algorithms", js}};

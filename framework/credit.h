@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/options.h"
@@ -38,6 +39,10 @@ class CreditAlgorithm {
 
   // Summed masked loss of the last step (before the 1/B scale).
   double last_loss() const { return last_loss_; }
+
+  // Named numbers about the algorithm's own state, for reports (e-prop: each learned feedback matrix's alignment
+  // with its readout's transpose). Default: none.
+  virtual std::vector<std::pair<std::string, double>> diagnostics() const { return {}; }
 
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.

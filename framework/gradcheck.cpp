@@ -41,31 +41,67 @@ void pick(std::vector<int>& out, int begin, int size, int per_block, std::mt1993
   out.insert(out.end(), idx.begin(), idx.end());
 }
 
-// The coordinates of θ checked against finite differences, sorted.
-std::vector<int> param_coordinates(Program<double>& prog, int per_block, std::mt19937_64& rng) {
+// Populations whose gradients pass through a surrogate derivative, which finite differences cannot check: every
+// population of a surrogate (spiking) kind, and every population from which one is reachable along projections
+// (of any delay), since its parameters and state move the loss through the spikes.
+std::vector<char> through_surrogate(const Program<double>& prog) {
+  const auto& pops = prog.populations();
+  std::vector<char> out(pops.size(), 0);
+  std::vector<int> todo;
+  for (size_t p = 0; p < pops.size(); ++p)
+    if (!pops[p].module && pops[p].shape.surrogate) out[p] = 1, todo.push_back(static_cast<int>(p));
+  while (!todo.empty()) {
+    const int q = todo.back();
+    todo.pop_back();
+    for (const auto& e : prog.projections())
+      if (e.target == q && !out[e.source]) out[e.source] = 1, todo.push_back(e.source);
+  }
+  return out;
+}
+
+// The coordinates of θ checked against finite differences, sorted: none of a block driving a population in
+// `skip`.
+std::vector<int> param_coordinates(Program<double>& prog, int per_block, std::mt19937_64& rng,
+                                   const std::vector<char>& skip) {
   std::vector<int> out;
-  for (const auto& blk : prog.param_blocks()) pick(out, blk.offset, blk.size, per_block, rng);
+  for (const auto& blk : prog.param_blocks()) {
+    const int owner = prog.graph().find(blk.owner);
+    if (owner >= 0 && skip[owner]) continue;
+    pick(out, blk.offset, blk.size, per_block, rng);
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
+// The rows of s carrying population p: its state, a module's state, its delay lines.
+template <class F>
+void for_state_rows(const Program<double>::PopInfo& p, F&& span) {
+  if (p.state_offset >= 0) span(p.state_offset, p.shape.slots * p.shape.units);
+  if (p.module_state_offset >= 0) span(p.module_state_offset, p.module_shape.state);
+  for (int off : p.buffer_offsets) span(off, p.shape.units);
+}
+
 // The entries (row, column) of s_{t-1} checked against finite differences: up to per_block of each
-// population's carried rows (its state and its delay lines) over the batch, and of any rows left over.
+// population's carried rows (its state and its delay lines) over the batch, and of any rows left over; none of
+// a population in `skip`.
 std::vector<std::pair<int, int>> state_coordinates(Program<double>& prog, int B, int per_block,
-                                                   std::mt19937_64& rng) {
+                                                   std::mt19937_64& rng, const std::vector<char>& skip) {
   const int N = prog.state_size();
   std::vector<char> covered(N, 0);
   std::vector<std::vector<int>> groups;
-  for (const auto& p : prog.populations()) {
+  for (size_t k = 0; k < prog.populations().size(); ++k) {
+    const auto& p = prog.populations()[k];
+    if (skip[k]) {
+      for_state_rows(p, [&](int off, int n) { std::fill_n(covered.begin() + off, n, char(1)); });
+      continue;
+    }
     std::vector<int> rows;
     auto span = [&](int off, int n) {
       for (int i = off; i < off + n && i < N; ++i)
         if (i >= 0 && !covered[i]) rows.push_back(i), covered[i] = 1;
     };
-    if (p.state_offset >= 0) span(p.state_offset, p.shape.slots * p.shape.units);
-    if (p.module_state_offset >= 0) span(p.module_state_offset, p.module_shape.state);
-    for (int off : p.buffer_offsets) span(off, p.shape.units);
+    for_state_rows(p, span);
     if (!rows.empty()) groups.push_back(std::move(rows));
   }
   std::vector<int> rest;
@@ -200,6 +236,7 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   std::mt19937_64 rng(o.seed);
   prog.init_params(rng);
   prog.params() += random_matrix(prog.param_count(), 1, rng, 0.1);
+  prog.mask(prog.params());
   const int N = prog.state_size(), P = prog.param_count(), B = o.batch;
   const double h = 1e-5;
   std::vector<CheckRow> rows;
@@ -208,9 +245,14 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
   std::mt19937_64 aux(o.seed ^ 0x9e3779b97f4a7c15ULL);
   int per_block = o.fd_per_block;
   if (per_block < 0) per_block = P > CheckOptions::kFullCheckParams ? CheckOptions::kSampledPerBlock : 0;
-  const std::vector<int> coords = param_coordinates(prog, per_block, aux);
-  const auto state_coords = state_coordinates(prog, B, per_block, aux);
-  if (info) *info = {P, N, per_block, static_cast<int>(coords.size())};
+  const std::vector<char> skip = through_surrogate(prog);
+  const std::vector<int> coords = param_coordinates(prog, per_block, aux, skip);
+  const auto state_coords = state_coordinates(prog, B, per_block, aux, skip);
+  if (info) {
+    *info = {P, N, per_block, static_cast<int>(coords.size()), {}};
+    for (size_t k = 0; k < skip.size(); ++k)
+      if (skip[k] && prog.populations()[k].role != Role::input) info->surrogate.push_back(prog.populations()[k].name);
+  }
 
   // One step from a random state: VJP and JVP against central differences. A memory module's state has
   // structure (a step counter, normalised weightings) that a random vector would break, so with modules in
@@ -268,13 +310,19 @@ std::vector<CheckRow> check_gradients(const ModelGraph& input_graph, const Check
     }
   }
   if (N > 0) {
-    // JVP: a random state and parameter tangent, column by column, scaled to unit norm together so that the
+    // JVP: a random state and parameter tangent, column by column; zero on whatever reaches a surrogate
+    // derivative, so that finite differences apply; then scaled to unit norm together so that the
     // finite-difference step along it is h whatever the model's size (a large model's raw tangent would
     // make the step, and the truncation error, grow with sqrt(N + P)).
     M ts = random_matrix(N, 1, rng), tt = random_matrix(P, 1, rng);
+    for (size_t k = 0; k < skip.size(); ++k)
+      if (skip[k]) for_state_rows(prog.populations()[k], [&](int off, int n) { ts.middleRows(off, n).setZero(); });
+    for (const auto& blk : prog.param_blocks())
+      if (const int owner = prog.graph().find(blk.owner); owner >= 0 && skip[owner])
+        tt.middleRows(blk.offset, blk.size).setZero();
     {
       const double norm = std::sqrt(ts.squaredNorm() + tt.squaredNorm());
-      ts /= norm, tt /= norm;
+      if (norm > 0) ts /= norm, tt /= norm;
     }
     // The immediate influence Γ (N x P) along a few random parameter directions, against the JVP with
     // those directions as tangents: O(N P) memory, where the full Jacobian would be P x P.

@@ -49,9 +49,14 @@ struct CheckInfo {
   int state_size = 0;
   int fd_per_block = 0;          // 0: finite differences on every coordinate; n: at most n per block
   int fd_param_coordinates = 0;  // coordinates of θ checked against finite differences
+  // Populations that finite differences do not check: of a surrogate (spiking) kind, or reaching one through
+  // projections. Their gradients are checked by the exact algorithms' agreement with BPTT alone.
+  std::vector<std::string> surrogate;
 };
 
-// Runs every check on random inputs, targets and weights. Output populations with loss=auto are scored
+// Runs every check on random inputs, targets and weights. Finite differences skip the parameters and state of
+// populations whose gradient passes through a surrogate derivative (CheckInfo::surrogate); everything else is
+// checked against them, and every exact algorithm against BPTT on the whole model. Output populations with loss=auto are scored
 // with softmax_xent (sigmoid_xent when they have one unit). The random sequence's mask scores every
 // sequence at its last step (other steps at random), so the loss always depends on the parameters.
 // Memory is O(N P + P) for N state rows and P parameters (the immediate influence is compared with the JVP

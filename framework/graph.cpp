@@ -389,8 +389,17 @@ ModelGraph parse_model(const std::string& text, const std::string& source, const
       } else if (attr == "port") {
         if (value.empty()) fail("{}: port is empty; name one of the target module's ports", edge_where(pr));
         pr.port = value;
+      } else if (attr == "autapses") {
+        const long long autapses = parse_int(value, edge_where(pr), "autapses", 0);
+        if (autapses > 1) fail("{}: autapses is {}, must be 0 or 1", edge_where(pr), value);
+        pr.autapses = autapses != 0;
+      } else if (attr == "density") {
+        pr.density = parse_number(value, edge_where(pr), "density", "a number in (0, 1]");
+        if (!(pr.density > 0 && pr.density <= 1))
+          fail("{}: density is {}, must be a number in (0, 1]", edge_where(pr), value);
       } else if (!drawing_attributes().count(attr)) {
-        fail("{}: unknown attribute '{}' (projections take delay, init, gain, port)", edge_where(pr), attr);
+        fail("{}: unknown attribute '{}' (projections take delay, init, gain, port, autapses, density)", edge_where(pr),
+             attr);
       }
     }
   // A strict graph keeps at most one edge per ordered pair: Graphviz would merge two into one, so a model
@@ -529,6 +538,10 @@ void check_model(ModelGraph& g, const ModelLimits& limits) {
       fail("{}: port={} but node '{}' ({}) is a population, not a module: drop the port attribute", where, e.port,
            g.populations[e.target].name, g.populations[e.target].kind);
     }
+    if (!e.autapses && e.source != e.target)
+      fail("{}: autapses=0 removes a unit's connection to itself, so it applies to a self-projection only", where);
+    if ((!e.autapses || e.density < 1) && module[e.target])
+      fail("{}: autapses and density apply to projections into populations, not into a module's port", where);
     if (e.delay == 0 && e.source == e.target)
       fail("{}: a zero-delay self-projection is a cycle with no delayed edge; give it delay=1", where);
     if (e.init == "identity" && !module[e.target] && g.populations[e.source].size != g.populations[e.target].size)
@@ -603,6 +616,8 @@ std::string write_model(const ModelGraph& g) {
     out += fmt::format("  {} -> {} [delay={}, init={}, gain={}", dot_id(g.populations[e.source].name),
                        dot_id(g.populations[e.target].name), e.delay, quote(e.init), quote(fmt::format("{}", e.gain)));
     if (!e.port.empty()) out += fmt::format(", port={}, headlabel={}", quote(e.port), quote(e.port));
+    if (!e.autapses) out += ", autapses=0";
+    if (e.density < 1) out += fmt::format(", density={}", quote(fmt::format("{}", e.density)));
     if (e.delay > 0) out += fmt::format(", style=dashed, label={}", quote(fmt::format("d={}", e.delay)));
     out += "];\n";
   }

@@ -31,6 +31,11 @@ struct ProjectionSpec {
   // 0 for the first projection with this source, target, delay and port; 1, 2, ... for further ones the file
   // states (their weights add up, e.g. an identity plus a random part), so each has a name of its own.
   int copy = 0;
+  // Fixed connectivity: autapses = false removes unit i -> unit i of a self-projection (h -> h), and density < 1
+  // keeps a random fraction of the weights (a mask drawn at initialization). Masked weights start at zero and
+  // stay there: the trainer and credo align zero their gradients (Program::mask).
+  bool autapses = true;
+  double density = 1.0;
 };
 
 // What a model may ask for. Beyond these a model is refused at load, naming the limit and how to raise it, so a

@@ -41,6 +41,14 @@ struct PopulationShape {
   bool memory = false;            // z_t depends on z_{t-1} directly, not only through projections
   std::vector<std::pair<int, int>> dz_ddrive;  // (slot, block) pairs with a nonzero derivative
   std::vector<std::pair<int, int>> dz_dzprev;  // (slot, previous slot) pairs with a nonzero derivative
+  // d z / d drive is a pseudo-derivative (a spiking kind's surrogate for its Heaviside step): finite
+  // differences cannot check gradients through this kind, exact algorithms are checked against BPTT instead.
+  bool surrogate = false;
+  // Reset by subtraction: the previous output z_prev[out_slot] enters drive block `reset_block` scaled by
+  // `reset_gain` (a LIF neuron: -v_th into the membrane), like a fixed self-projection. Its derivative is part
+  // of dz_dzprev; e-prop stops the gradient there, as at every projection of a population's output. -1: none.
+  int reset_block = -1;
+  double reset_gain = 0;
 
   int jac_rows() const { return static_cast<int>(dz_ddrive.size() + dz_dzprev.size()) * units; }
   static constexpr double no_bias = std::numeric_limits<double>::quiet_NaN();

@@ -271,6 +271,29 @@ void Program<T>::init_params(std::mt19937_64& rng) {
     }
     weight(e) = w.cast<T>();
   }
+  // Fixed connectivity: the density masks are drawn after every weight, so models without them initialize as
+  // before.
+  masked_.clear();
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (size_t k = 0; k < projs_.size(); ++k) {
+    const auto& e = projs_[k];
+    const auto& spec = graph_.projections[k];
+    if (spec.density >= 1 && spec.autapses) continue;
+    auto w = weight(e);
+    const int n = pops_info_[e.target].shape.units;
+    const T keep_scale = spec.init == "normal" ? T(1 / std::sqrt(spec.density)) : T(1);
+    for (int j = 0; j < e.cols; ++j)
+      for (int i = 0; i < e.rows; ++i) {
+        const bool dropped = (spec.density < 1 && unit(rng) >= spec.density) || (!spec.autapses && i % n == j);
+        if (dropped) {
+          w(i, j) = T(0);
+          masked_.push_back(e.weight_offset + j * e.rows + i);
+        } else {
+          w(i, j) *= keep_scale;
+        }
+      }
+  }
+  std::sort(masked_.begin(), masked_.end());
 }
 
 template <class T>

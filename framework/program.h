@@ -71,8 +71,17 @@ class Program {
   Vec<T>& params() { return theta_; }
   const Vec<T>& params() const { return theta_; }
   // Weights ~ N(0, gain^2 / fan-in) (or orthogonal / identity / zero as the projection says); biases as the
-  // population kind says.
+  // population kind says. A projection with density < 1 then draws its fixed mask (each weight kept with
+  // probability density; kept normal weights scaled by 1/sqrt(density), so the drive keeps its variance), and
+  // autapses=0 removes the diagonal; removed weights are zero.
   void init_params(std::mt19937_64& rng);
+  // Zeroes the coordinates of v (the parameters, or a gradient before the optimizer uses it) that a projection's
+  // fixed connectivity removes (autapses=0, density < 1), so they stay zero whatever an algorithm computes for
+  // them. A no-op for a model without such projections.
+  void mask(Vec<T>& v) const {
+    for (int i : masked_) v(i) = T(0);
+  }
+  const std::vector<int>& masked() const { return masked_; }
 
   Frame<T> make_frame(int batch) const;
   Mat<T> zero_state(int batch) const { return Mat<T>::Zero(state_size_, batch); }
@@ -185,6 +194,7 @@ class Program {
   std::vector<ParamBlock> blocks_;
   std::vector<LossKind> loss_kind_;  // per population; meaningful for outputs
   Vec<T> theta_;
+  std::vector<int> masked_;  // coordinates of θ removed by autapses=0 or density < 1, sorted
   int state_size_ = 0, input_size_ = 0, output_size_ = 0, z_rows_ = 0, jac_rows_ = 0;
   std::unique_ptr<Workspace> ws_;
 };

@@ -344,7 +344,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
         episode_mask += m;
         ++r.time_steps;
         if (online && added && r.status == "finished") {
-          opt.apply(prog.params(), grad);
+          prog.mask(grad), opt.apply(prog.params(), grad);
           grad.setZero();
           after_update();
           done = updates >= c.steps;
@@ -355,7 +355,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
       const bool added = algo->end_chunk(!streaming, grad);
       if (online) {
         if (added) {
-          opt.apply(prog.params(), grad);
+          prog.mask(grad), opt.apply(prog.params(), grad);
           grad.setZero();
           after_update();
         }
@@ -364,7 +364,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
         // the episode's length.
         const double per_sequence = episode_mask / B;
         if (per_sequence > 0) grad /= static_cast<T>(per_sequence);
-        opt.apply(prog.params(), grad);
+        prog.mask(grad), opt.apply(prog.params(), grad);
         grad.setZero();
         after_update();
       }

@@ -6,8 +6,11 @@
 #include <random>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "framework/credit.h"
 #include "framework/error.h"
+#include "recurrent/feedback.h"
 
 namespace credo {
 
@@ -27,11 +30,18 @@ namespace credo {
 // linear readout: the loss gradient dL/dy, already scaled by 1/B).
 //
 // Symmetric feedback reaches a population only through its own delay-0 projections to outputs (a population
-// without one gets no signal); random feedback reaches every hidden population, each with its own B.
+// without one gets no signal); random feedback reaches every hidden population, each with its own B. Adaptive
+// feedback starts from the random B and learns, for each output the population reads out to at delay 0, its
+// block of B by one of Kunin et al.'s rules (recurrent/feedback.h; Kolen-Pollack by default).
 template <class T>
 class Rflo final : public CreditAlgorithm<T> {
  public:
-  Rflo(Program<T>& p, const Options& o) : CreditAlgorithm<T>(p), symmetric_(o.word("feedback") == "symmetric") {
+  Rflo(Program<T>& p, const Options& o)
+      : CreditAlgorithm<T>(p),
+        symmetric_(o.word("feedback") == "symmetric"),
+        adaptive_(o.word("feedback") == "adaptive"),
+        rule_(feedback_rule(o)),
+        feedback_lr_(static_cast<T>(o.number("feedback_lr"))) {
     const auto& pops = p.populations();
     const auto& projs = p.projections();
     std::mt19937_64 rng(static_cast<std::uint64_t>(o.integer("seed")));
@@ -62,8 +72,38 @@ class Rflo final : public CreditAlgorithm<T> {
                pops[e.target].name, info.name, e.delay);
         h.readouts.push_back(j);
       }
+      if (adaptive_)
+        for (int j : h.readouts) {
+          const auto& out = pops[projs[j].target];
+          if (projs[j].delay != 0) continue;
+          Learned l;
+          l.projection = j;
+          l.pathway.matrix() = h.feedback.middleCols(out.io_offset, out.shape.units);
+          h.learned.push_back(std::move(l));
+        }
       hidden_.push_back(std::move(h));
     }
+  }
+
+  // cos(B, Wᵀ) of each learned block of B (adaptive feedback), or of the fixed random one against each delay-0
+  // readout.
+  std::vector<std::pair<std::string, double>> diagnostics() const override {
+    std::vector<std::pair<std::string, double>> out;
+    if (symmetric_) return out;
+    const auto& prog = this->prog_;
+    const auto& pops = prog.populations();
+    for (const auto& h : hidden_)
+      for (int j : h.readouts) {
+        const auto& e = prog.projections()[j];
+        if (e.delay != 0) continue;
+        const auto& out_pop = pops[e.target];
+        const auto b = h.feedback.middleCols(out_pop.io_offset, out_pop.shape.units);
+        const auto w = prog.weight(e);
+        const double nb = static_cast<double>(b.norm()), nw = static_cast<double>(w.norm());
+        out.emplace_back(fmt::format("feedback_alignment[{} <- {}]", pops[h.pop].name, out_pop.name),
+                         nb > 0 && nw > 0 ? static_cast<double>((b.array() * w.transpose().array()).sum()) / (nb * nw) : 0.0);
+      }
+    return out;
   }
 
   void reset(int batch) override {
@@ -110,7 +150,19 @@ class Rflo final : public CreditAlgorithm<T> {
           h.signal.noalias() += prog.weight(e).transpose() * err_.middleRows(out.io_offset, out.shape.units);
         }
       } else {
+        if (adaptive_)
+          for (auto& l : h.learned) {
+            const auto& e = projs[l.projection];
+            l.pathway.follow(rule_, prog.weight(e));
+            h.feedback.middleCols(pops[e.target].io_offset, pops[e.target].shape.units) = l.pathway.matrix();
+          }
         h.signal.noalias() = h.feedback * err_;
+        if (adaptive_)
+          for (auto& l : h.learned) {
+            const auto& e = projs[l.projection];
+            l.pathway.learn(rule_, feedback_lr_, prog.weight(e), prog.presynaptic(e, f, s_prev));
+            h.feedback.middleCols(pops[e.target].io_offset, pops[e.target].shape.units) = l.pathway.matrix();
+          }
       }
       const bool leaky = info.shape.memory && !info.shape.dz_dzprev.empty();
       for (int b = 0; b < B; ++b) {
@@ -140,27 +192,41 @@ class Rflo final : public CreditAlgorithm<T> {
   }
 
  private:
+  // A block of B learned from one readout projection (adaptive feedback).
+  struct Learned {
+    int projection = 0;
+    FeedbackPathway<T> pathway;
+  };
   struct Hidden {
     int pop = 0;
-    Mat<T> feedback;            // B: units x outputs (random feedback)
+    Mat<T> feedback;            // B: units x outputs (random and adaptive feedback)
+    std::vector<Learned> learned;
     std::vector<int> readouts;  // its projections into outputs (symmetric feedback)
     Mat<T> signal;              // units x batch
   };
 
-  const bool symmetric_;
+  const bool symmetric_, adaptive_;
+  const FeedbackRule rule_;
+  const T feedback_lr_;
   std::vector<Hidden> hidden_;
   std::vector<int> outputs_;
   Mat<T> trace_;  // eligibility traces, P x B (rows of hidden populations' parameters)
   Mat<T> err_;    // output error, outputs x B
 };
 
+static std::vector<OptionSpec> rflo_options() {
+  std::vector<OptionSpec> o{
+      {"feedback", "random",
+       "random (fixed B ~ N(0, 1/outputs)) | symmetric (readout Wᵀ) | adaptive (B learns by `rule`)", -1e300, 1e300,
+       false, {"random", "symmetric", "adaptive"}},
+      {"seed", "1", "seed of the random feedback matrices", 0, 2147483647, true, {}}};
+  for (auto& spec : feedback_rule_options()) o.push_back(spec);
+  return o;
+}
+
 CREDO_REGISTER_ALGORITHM("rflo", Rflo,
                          "random-feedback local online learning: per-synapse eligibility traces of leaky rate units "
                          "times B (output error); readout exact (Murray 2019)",
-                         (std::vector<OptionSpec>{
-                             {"feedback", "random", "random (fixed B ~ N(0, 1/outputs)) | symmetric (readout Wᵀ)",
-                              -1e300, 1e300, false, {"random", "symmetric"}},
-                             {"seed", "1", "seed of the random feedback matrices", 0, 2147483647, true, {}}}),
-                         std::vector<std::string>{"tanh"}, false, true);
+                         rflo_options(), std::vector<std::string>{"tanh"}, false, true);
 
 }  // namespace credo

@@ -15,6 +15,17 @@ INSTANTIATE_TEST_SUITE_P(Builtin, PopulationSuite,
                            return s;
                          });
 
+// The spiking kinds (their exact algorithms against BPTT: finite differences do not apply to a surrogate
+// derivative) and their smooth twins registered in spiking_test.cpp (finite differences as well).
+INSTANTIATE_TEST_SUITE_P(Spiking, PopulationSuite,
+                         ::testing::Values("kind=lif", "kind=alif n_ref=2 beta=0.3 tau_a=50", "kind=test_smooth_lif",
+                                           "kind=test_smooth_alif n_ref=2 beta=0.3 tau_a=50"),
+                         [](const auto& info) {
+                           std::string s;
+                           for (char c : info.param) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return s;
+                         });
+
 // The module suite on the test module registered in module_program_test.cpp, and on the built-in modules
 // (their own tests are beside them: this header may be included in one test file of the binary only).
 INSTANTIATE_TEST_SUITE_P(Program, ModuleSuite, ::testing::Values("kind=test_mix", "kind=test_mix decay=1"),
