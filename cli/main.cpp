@@ -25,6 +25,8 @@ const std::map<std::string, Command>& commands() {
       {"check", {"check a model's gradients against finite differences and BPTT", check_command}},
       {"graph", {"check a model and print its populations, projections and sizes", graph_command}},
       {"list", {"list population kinds, credit algorithms and tasks with their options", list_command}},
+      {"eval", {"evaluate a trained network (a run folder, or a model and parameters), optionally recording it", eval_command}},
+      {"params", {"show a model's or a run's parameters per block; export or import them as numpy .npz", params_command}},
   };
   return c;
 }
