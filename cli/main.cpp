@@ -27,6 +27,8 @@ const std::map<std::string, Command>& commands() {
       {"list", {"list population kinds, credit algorithms and tasks with their options", list_command}},
       {"eval", {"evaluate a trained network (a run folder, or a model and parameters), optionally recording it", eval_command}},
       {"params", {"show a model's or a run's parameters per block; export or import them as numpy .npz", params_command}},
+      {"plot", {"draw figures of result folders (learning curves, seed spread, cost, alignment) with gnuplot", plot_command}},
+      {"report", {"write one Markdown or HTML page of a sweep: settings, results over seeds, figures, runs", report_command}},
   };
   return c;
 }
