@@ -1,6 +1,7 @@
 // The extension authors' task and algorithm suites (framework/testing.h) on every built-in task and credit
 // algorithm; the population and module suites run on the built-in kinds in extension_test.cpp.
 #include <cctype>
+#include <cmath>
 
 #include "framework/testing.h"
 
@@ -24,5 +25,39 @@ INSTANTIATE_TEST_SUITE_P(Builtin, AlgorithmSuite,
                          ::testing::Values("bptt", "tbptt:k1=2:k2=3", "tbptt:k1=1:k2=1", "replay:every=2", "rtrl",
                                            "uoro", "kf_rtrl", "snap:n=1", "snap:n=2", "rflo", "readout", "sab"),
                          [](const auto& info) { return name_of(info.param); });
+
+}  // namespace credo::testing
+
+namespace credo::testing {
+
+// credo check --algo with an approximate algorithm: its readout gradient is checked against BPTT's, the rest
+// reported beside it.
+TEST(CheckApproximate, ReadoutCheckedTheRestReported) {
+  CheckOptions o;
+  o.algorithms = {"uoro", "readout"};
+  const auto rows = check_gradients(parse_model(population_models("kind=tanh")[0], "m.dot"), o);
+  int readout = 0, reported = 0;
+  for (const auto& r : rows) {
+    if (r.check.rfind("uoro", 0) != 0 && r.check.rfind("readout", 0) != 0) continue;
+    if (r.check.find("(readout)") != std::string::npos) {
+      ++readout;
+      EXPECT_EQ(r.tolerance, o.exact_tolerance);
+      EXPECT_TRUE(r.ok()) << r.check << " " << r.what << " " << r.error;
+      EXPECT_TRUE(r.what == "W[h -> y]" || r.what == "population y") << r.what;
+    } else {
+      ++reported;
+      EXPECT_TRUE(std::isinf(r.tolerance)) << r.check;
+      EXPECT_NE(r.check.find("(approx.)"), std::string::npos) << r.check;
+    }
+  }
+  EXPECT_EQ(readout, 4);
+  EXPECT_EQ(reported, 6);
+  // Outputs feeding back: nothing is owed, everything is reported.
+  const auto fb = check_gradients(parse_model(population_models("kind=tanh")[3], "fb.dot"), o);
+  for (const auto& r : fb)
+    if (r.check.rfind("uoro", 0) == 0) {
+      EXPECT_TRUE(std::isinf(r.tolerance)) << r.what;
+    }
+}
 
 }  // namespace credo::testing
