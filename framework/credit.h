@@ -39,6 +39,11 @@ class CreditAlgorithm {
   // Summed masked loss of the last step (before the 1/B scale).
   double last_loss() const { return last_loss_; }
 
+  // Empty, or what this instance costs beyond what the algorithm's description promises, and why: the path it
+  // fell back to on this model (SnAp-1 on populations joined by delay-0 projections runs RTRL's dense path). The
+  // trainer prints it at the start of a run and records it in summary.json.
+  virtual std::string cost_note() const { return {}; }
+
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.
   void forward_and_loss(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask) {

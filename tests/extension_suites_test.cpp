@@ -61,3 +61,23 @@ TEST(CheckApproximate, ReadoutCheckedTheRestReported) {
 }
 
 }  // namespace credo::testing
+
+namespace credo::testing {
+
+// An algorithm that falls back to a costlier path says so: SnAp-1 is O(P) per step only when no population feeds
+// another carried one through delay-0 projections.
+TEST(CostNote, SnapOneSaysWhenItRunsTheDensePath) {
+  const auto models = population_models("kind=tanh");
+  Program<double> alone(parse_model(models[0], "alone.dot")), stacked(parse_model(models[2], "stacked.dot"));
+  EXPECT_EQ(make_algorithm<double>("snap", {{"n", "1"}}, alone)->cost_note(), "");
+  const std::string note = make_algorithm<double>("snap", {{"n", "1"}}, stacked)->cost_note();
+  EXPECT_NE(note.find("O(N^2 P)"), std::string::npos) << note;
+  EXPECT_NE(note.find("population 'h' reaches another carried population"), std::string::npos) << note;
+  EXPECT_NE(make_algorithm<double>("snap", {{"n", "1"}, {"dense", "1"}}, alone)->cost_note().find("dense=1"),
+            std::string::npos);
+  // n >= 2 is the dense masked path by design, as its description says.
+  EXPECT_EQ(make_algorithm<double>("snap", {{"n", "2"}}, stacked)->cost_note(), "");
+  EXPECT_EQ(make_algorithm<double>("rtrl", {}, stacked)->cost_note(), "");
+}
+
+}  // namespace credo::testing
