@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -156,6 +159,97 @@ Checkpoint read_checkpoint(const std::string& path) {
     fail("{}: a folder; give the checkpoint file (a run folder holds it as checkpoint.ckpt)", path);
   return decode_checkpoint(npy::read_file(path), path);
 }
+
+namespace {
+
+template <class T>
+const char* dtype_of() {
+  return std::is_same_v<T, float> ? "<f4" : "<f8";
+}
+
+}  // namespace
+
+template <class T>
+void StateSaver<T>::matrix(const std::string& name, Mat<T>& m) {
+  // Column-major, as Eigen holds it: Fortran order.
+  c_.add_array(prefix_ + name, npy::make_array(m.data(), {m.rows(), m.cols()}, true));
+}
+
+template <class T>
+void StateSaver<T>::vector(const std::string& name, Vec<T>& v) {
+  c_.add_array(prefix_ + name, npy::make_array(v.data(), {v.size()}));
+}
+
+template <class T>
+void StateSaver<T>::number(const std::string& name, std::int64_t& v) {
+  c_.meta[prefix_][name] = v;
+}
+
+template <class T>
+void StateSaver<T>::number(const std::string& name, std::uint64_t& v) {
+  c_.meta[prefix_][name] = v;
+}
+
+template <class T>
+void StateSaver<T>::generator(const std::string& name, std::mt19937_64& g) {
+  std::ostringstream text;
+  text << g;  // the generator's whole state, as the standard defines its text form
+  c_.meta[prefix_][name] = text.str();
+}
+
+template <class T>
+void StateLoader<T>::matrix(const std::string& name, Mat<T>& m) {
+  const npy::Array a = c_.array(prefix_ + name, where_);
+  const std::string what = fmt::format("{} (section '{}{}')", where_, prefix_, name);
+  if (a.dtype != dtype_of<T>() || a.shape.size() != 2 || !a.fortran_order)
+    fail("{}: not a {} matrix as credo saves them", what, dtype_of<T>());
+  m.resize(a.shape[0], a.shape[1]);
+  std::memcpy(m.data(), a.data.data(), a.data.size());
+}
+
+template <class T>
+void StateLoader<T>::vector(const std::string& name, Vec<T>& v) {
+  const npy::Array a = c_.array(prefix_ + name, where_);
+  if (a.dtype != dtype_of<T>() || a.shape.size() != 1)
+    fail("{} (section '{}{}'): not a {} vector as credo saves them", where_, prefix_, name, dtype_of<T>());
+  v.resize(a.shape[0]);
+  std::memcpy(v.data(), a.data.data(), a.data.size());
+}
+
+template <class T>
+const nlohmann::json& StateLoader<T>::value(const std::string& name) const {
+  if (!c_.meta.contains(prefix_) || !c_.meta[prefix_].contains(name))
+    fail("{}: the checkpoint lacks '{}' in '{}'", where_, name, prefix_);
+  return c_.meta[prefix_][name];
+}
+
+template <class T>
+void StateLoader<T>::number(const std::string& name, std::int64_t& v) {
+  const nlohmann::json& j = value(name);
+  if (!j.is_number_integer()) fail("{}: '{}{}' is not an integer", where_, prefix_, name);
+  v = j.get<std::int64_t>();
+}
+
+template <class T>
+void StateLoader<T>::number(const std::string& name, std::uint64_t& v) {
+  const nlohmann::json& j = value(name);
+  if (!j.is_number_unsigned()) fail("{}: '{}{}' is not an unsigned integer", where_, prefix_, name);
+  v = j.get<std::uint64_t>();
+}
+
+template <class T>
+void StateLoader<T>::generator(const std::string& name, std::mt19937_64& g) {
+  const nlohmann::json& j = value(name);
+  if (!j.is_string()) fail("{}: '{}{}' is not a generator state", where_, prefix_, name);
+  std::istringstream text(j.get<std::string>());
+  text >> g;
+  if (!text) fail("{}: '{}{}' is not a generator state", where_, prefix_, name);
+}
+
+template class StateSaver<float>;
+template class StateSaver<double>;
+template class StateLoader<float>;
+template class StateLoader<double>;
 
 template <class T>
 nlohmann::json block_list(const Program<T>& prog) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/credit.h"
 #include "framework/npy.h"
 #include "framework/program.h"
 
@@ -49,6 +50,48 @@ Checkpoint decode_checkpoint(std::string_view bytes, const std::string& where);
 // previous checkpoint or the new one, never half of one.
 void write_checkpoint(const std::string& path, const Checkpoint& c);
 Checkpoint read_checkpoint(const std::string& path);
+
+// A credit algorithm's carried state (CreditAlgorithm::visit_state) into a checkpoint: each matrix and vector a
+// section "<prefix><name>" holding an .npy, numbers and random generators in meta["<prefix>"].
+template <class T>
+class StateSaver final : public StateVisitor<T> {
+ public:
+  StateSaver(Checkpoint& c, std::string prefix) : c_(c), prefix_(std::move(prefix)) {}
+  void matrix(const std::string& name, Mat<T>& m) override;
+  void vector(const std::string& name, Vec<T>& v) override;
+  void number(const std::string& name, std::int64_t& v) override;
+  void number(const std::string& name, std::uint64_t& v) override;
+  void generator(const std::string& name, std::mt19937_64& g) override;
+  using StateVisitor<T>::number;
+
+ private:
+  Checkpoint& c_;
+  std::string prefix_;
+};
+
+// And back: restores what a StateSaver wrote; a member missing or of another type is an InputError naming `where`.
+template <class T>
+class StateLoader final : public StateVisitor<T> {
+ public:
+  StateLoader(const Checkpoint& c, std::string prefix, std::string where)
+      : c_(c), prefix_(std::move(prefix)), where_(std::move(where)) {}
+  void matrix(const std::string& name, Mat<T>& m) override;
+  void vector(const std::string& name, Vec<T>& v) override;
+  void number(const std::string& name, std::int64_t& v) override;
+  void number(const std::string& name, std::uint64_t& v) override;
+  void generator(const std::string& name, std::mt19937_64& g) override;
+  using StateVisitor<T>::number;
+
+ private:
+  const nlohmann::json& value(const std::string& name) const;
+  const Checkpoint& c_;
+  std::string prefix_, where_;
+};
+
+extern template class StateSaver<float>;
+extern template class StateSaver<double>;
+extern template class StateLoader<float>;
+extern template class StateLoader<double>;
 
 // The parameter blocks of a model, as the checkpoint's meta records them.
 template <class T>

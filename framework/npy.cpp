@@ -246,7 +246,7 @@ Array make_array(const T* values, std::vector<std::int64_t> shape, bool fortran_
   a.shape = std::move(shape);
   a.fortran_order = fortran_order;
   const auto bytes = static_cast<size_t>(a.elements()) * sizeof(T);
-  a.data.assign(reinterpret_cast<const char*>(values), bytes);
+  if (bytes > 0) a.data.assign(reinterpret_cast<const char*>(values), bytes);
   return a;
 }
 

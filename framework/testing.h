@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "framework/checkpoint.h"
 #include "framework/credit.h"
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
@@ -258,8 +259,9 @@ TEST_P(TaskSuite, MetricsAreNamedAndStable) {
 // tanh units (those it accepts; it may refuse a model with an InputError, but must accept one). Checks: a
 // gradient of the right size, finite, emitted at every step if the algorithm says it is online, and not zero
 // over an episode; deterministic algorithms (no `seed` option) forget everything at reset() and give the mean
-// over the batch; stochastic ones give the same gradient from the same seed; exact ones equal BPTT; and every
-// algorithm gets the readout's gradient (projections into outputs that do not feed back) exactly.
+// over the batch; stochastic ones give the same gradient from the same seed; exact ones equal BPTT; every
+// algorithm gets the readout's gradient (projections into outputs that do not feed back) exactly; and one that
+// declares its whole state (visit_state) continues exactly from it.
 class AlgorithmSuite : public ::testing::TestWithParam<std::string> {
  protected:
   struct Sequence {
@@ -386,6 +388,41 @@ TEST_P(AlgorithmSuite, ExactAlgorithmsEqualBptt) {
     auto a = make_algorithm<double>(spec().first, spec().second, *prog);
     auto bptt = make_algorithm<double>("bptt", {}, *prog);
     EXPECT_LE(relative_error(gradient(*a, *prog, e), gradient(*bptt, *prog, e)), 1e-9);
+  }
+}
+
+// What visit_state() shows is all the algorithm carries: one restored from it, mid-stream and mid-chunk,
+// continues with the same gradients, bit for bit, as the one it was saved from.
+TEST_P(AlgorithmSuite, ARestoredStateContinuesExactly) {
+  for (auto& prog : programs()) {
+    SCOPED_TRACE(prog->graph().name);
+    const auto e = episode(*prog, 2, 12, 5);
+    auto a = make_algorithm<double>(spec().first, spec().second, *prog);
+    auto b = make_algorithm<double>(spec().first, spec().second, *prog);
+    Vec<double> ga = Vec<double>::Zero(prog->param_count()), gb = ga;
+    a->reset(2);
+    // Five steps, the end of a stream chunk, two more steps; then the state is saved.
+    for (size_t t = 0; t < 7; ++t) {
+      a->step(e.x[t], e.target[t], e.mask[t], ga);
+      if (t == 4) a->end_chunk(false, ga);
+    }
+    Checkpoint c;
+    StateSaver<double> save(c, "algorithm/");
+    if (!a->visit_state(save)) GTEST_SKIP() << GetParam() << " does not declare its whole state";
+    b->reset(2);
+    StateLoader<double> load(c, "algorithm/", "test");
+    ASSERT_TRUE(b->visit_state(load));
+    ga.setZero();
+    for (size_t t = 7; t < e.x.size(); ++t) {
+      const bool added_a = a->step(e.x[t], e.target[t], e.mask[t], ga);
+      const bool added_b = b->step(e.x[t], e.target[t], e.mask[t], gb);
+      EXPECT_EQ(added_a, added_b);
+      EXPECT_EQ(ga, gb) << "step " << t;
+    }
+    a->end_chunk(true, ga);
+    b->end_chunk(true, gb);
+    EXPECT_EQ(ga, gb);
+    EXPECT_GT(ga.norm(), 0);
   }
 }
 

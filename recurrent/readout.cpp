@@ -48,6 +48,11 @@ class ReadoutOnly final : public CreditAlgorithm<T> {
     return true;
   }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    return true;
+  }
+
  private:
   std::vector<int> outputs_;
   std::vector<Mat<T>> drive_;

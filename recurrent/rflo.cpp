@@ -139,6 +139,13 @@ class Rflo final : public CreditAlgorithm<T> {
     return true;
   }
 
+  // The output error and learning signals are recomputed at every step; the traces persist.
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrix("trace", trace_);
+    return true;
+  }
+
  private:
   struct Hidden {
     int pop = 0;

@@ -61,6 +61,12 @@ class Snap final : public CreditAlgorithm<T> {
 
   std::string cost_note() const override { return note_; }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrices("gamma", gamma_);
+    return true;
+  }
+
   void reset(int batch) override {
     const int N = this->prog_.state_size(), P = this->prog_.param_count();
     this->s_.setZero(this->prog_.state_size(), batch);

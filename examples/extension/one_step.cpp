@@ -23,6 +23,12 @@ class OneStep final : public CreditAlgorithm<T> {
     return true;
   }
 
+  // Everything carried from one step to the next, for checkpoints: only the state (ds_prev_ is scratch).
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    return true;
+  }
+
  private:
   Mat<T> ds_prev_;
 };
