@@ -40,5 +40,9 @@ int align_command(const Args& args);
 int check_command(const Args& args);
 int graph_command(const Args& args);
 int list_command(const Args& args);
+int eval_command(const Args& args);
+int params_command(const Args& args);
+int plot_command(const Args& args);
+int report_command(const Args& args);
 
 }  // namespace credo::cli

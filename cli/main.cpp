@@ -1,4 +1,4 @@
-// The credo program: train, compare, check, graph and list.
+// The credo program: its commands, and the plugins loaded before one runs.
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/plugins.h"
 #include "framework/error.h"
 #include "framework/signals.h"
 
@@ -25,13 +26,20 @@ const std::map<std::string, Command>& commands() {
       {"check", {"check a model's gradients against finite differences and BPTT", check_command}},
       {"graph", {"check a model and print its populations, projections and sizes", graph_command}},
       {"list", {"list population kinds, credit algorithms and tasks with their options", list_command}},
+      {"eval", {"evaluate a trained network (a run folder, or a model and parameters), optionally recording it", eval_command}},
+      {"params", {"show a model's or a run's parameters per block; export or import them as numpy .npz", params_command}},
+      {"plot", {"draw figures of result folders (learning curves, seed spread, cost, alignment) with gnuplot", plot_command}},
+      {"report", {"write one Markdown or HTML page of a sweep: settings, results over seeds, figures, runs", report_command}},
   };
   return c;
 }
 
 void usage(std::FILE* out) {
-  fmt::print(out, "usage: credo COMMAND [options]   (credo COMMAND --help for a command's options)\n\n");
+  fmt::print(out, "usage: credo [--plugin LIB.so]... COMMAND [options]   (credo COMMAND --help for a command's options)\n\n");
   for (const auto& [name, c] : commands()) fmt::print(out, "  {:<9} {}\n", name, c.help);
+  fmt::print(out,
+             "\n--plugin LIB.so loads a shared library of population kinds, memory modules, tasks or credit algorithms\n"
+             "(built with credo_add_plugin) before the command; CREDO_PLUGINS=a.so:b.so does the same.\n");
 }
 
 }  // namespace
@@ -39,11 +47,18 @@ void usage(std::FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace credo::cli;
-  if (argc < 2) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  try {
+    load_plugins(plugin_paths(words));
+  } catch (const credo::InputError& e) {
+    fmt::print(stderr, "credo: error: {}\n", e.what());
+    return 2;
+  }
+  if (words.empty()) {
     usage(stderr);
     return 2;
   }
-  const std::string name = argv[1];
+  const std::string name = words[0];
   if (name == "--help" || name == "-h" || name == "help") {
     usage(stdout);
     return 0;
@@ -54,7 +69,7 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  std::vector<std::string> args(argv + 2, argv + argc);
+  std::vector<std::string> args(words.begin() + 1, words.end());
   credo::install_stop_handlers();
   try {
     return it->second.run(args);

@@ -1,8 +1,10 @@
 // The credit-algorithm interface: how an algorithm carries "which parameter, used when, caused this loss".
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +14,43 @@
 #include "framework/registry.h"
 
 namespace credo {
+
+// Sees everything a credit algorithm carries from one step to the next besides θ, for checkpoints: the same
+// visitor type saves (reads each member) or restores (overwrites it, shape and all). Names are unique within an
+// algorithm.
+template <class T>
+class StateVisitor {
+ public:
+  virtual ~StateVisitor() = default;
+  virtual void matrix(const std::string& name, Mat<T>& m) = 0;
+  virtual void vector(const std::string& name, Vec<T>& v) = 0;
+  virtual void number(const std::string& name, std::int64_t& v) = 0;
+  virtual void number(const std::string& name, std::uint64_t& v) = 0;
+  virtual void generator(const std::string& name, std::mt19937_64& g) = 0;
+  // The count first, so restoring sizes the list.
+  void matrices(const std::string& name, std::vector<Mat<T>>& ms) {
+    std::int64_t n = static_cast<std::int64_t>(ms.size());
+    number(name + ".count", n);
+    ms.resize(static_cast<size_t>(n));
+    for (size_t k = 0; k < ms.size(); ++k) matrix(name + "." + std::to_string(k), ms[k]);
+  }
+  void vectors(const std::string& name, std::vector<Vec<T>>& vs) {
+    std::int64_t n = static_cast<std::int64_t>(vs.size());
+    number(name + ".count", n);
+    vs.resize(static_cast<size_t>(n));
+    for (size_t k = 0; k < vs.size(); ++k) vector(name + "." + std::to_string(k), vs[k]);
+  }
+  void frame(const std::string& name, Frame<T>& f) {
+    matrix(name + ".z", f.z);
+    matrix(name + ".jac", f.jac);
+    matrix(name + ".s", f.s);
+  }
+  void number(const std::string& name, int& v) {
+    std::int64_t x = v;
+    number(name, x);
+    v = static_cast<int>(x);
+  }
+};
 
 // A credit algorithm runs the Program forward one step at a time and turns the losses into parameter
 // gradients, each in its own way (storing the trajectory, carrying an influence matrix, eligibility traces).
@@ -43,6 +82,21 @@ class CreditAlgorithm {
   // Named numbers about the algorithm's own state, for reports (e-prop: each learned feedback matrix's alignment
   // with its readout's transpose). Default: none.
   virtual std::vector<std::pair<std::string, double>> diagnostics() const { return {}; }
+
+  // Empty, or what this instance costs beyond what the algorithm's description promises, and why: the path it
+  // fell back to on this model (SnAp-1 on populations joined by delay-0 projections runs RTRL's dense path). The
+  // trainer prints it at the start of a run and records it in summary.json.
+  virtual std::string cost_note() const { return {}; }
+
+  // Shows `v` everything the algorithm carries between steps (the carried state, an influence matrix, traces,
+  // stored frames, a random generator) and returns true: a checkpoint then resumes it exactly, even in the middle
+  // of a stream. Restoring follows reset(batch), which sizes the work buffers. The default shows the carried state
+  // s_ only and returns false: such an algorithm resumes exactly only at an episode boundary, and only if it draws
+  // no random numbers.
+  virtual bool visit_state(StateVisitor<T>& v) {
+    v.matrix("s", s_);
+    return false;
+  }
 
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.

@@ -29,7 +29,9 @@ struct CheckOptions {
   int batch = 2;
   double tolerance = 1e-6;        // finite differences
   double exact_tolerance = 1e-9;  // exact algorithms against BPTT
-  std::vector<std::string> algorithms;  // empty: every registered algorithm that claims to be exact
+  // Algorithms compared with BPTT; empty: every registered algorithm that claims to be exact. One that does not
+  // claim it is checked on the readout only (output populations that do not feed back), the rest reported.
+  std::vector<std::string> algorithms;
   // Finite differences cost a forward pass per coordinate. -1 (automatic): every coordinate when the model
   // has at most kFullCheckParams parameters, else at most kSampledPerBlock per block; 0: every coordinate;
   // n > 0: at most n random coordinates (chosen with the seed) of each parameter block, and of each

@@ -28,11 +28,18 @@ class Registry {
     static Registry r;
     return r;
   }
+  // A name registers once: a second registration under a taken name (a plugin clashing with credo, say) is not
+  // added but kept in clashes(), for the program to report.
   bool add(Entry<Factory> e) {
     auto name = e.name;
+    if (entries_.count(name)) {
+      clashes_.push_back(name);
+      return false;
+    }
     entries_[name] = std::move(e);
     return true;
   }
+  const std::vector<std::string>& clashes() const { return clashes_; }
   const Entry<Factory>& find(const std::string& name, const std::string& what) const {
     auto it = entries_.find(name);
     if (it == entries_.end()) {
@@ -47,6 +54,7 @@ class Registry {
 
  private:
   std::map<std::string, Entry<Factory>> entries_;
+  std::vector<std::string> clashes_;
 };
 
 }  // namespace credo

@@ -17,7 +17,7 @@ namespace credo {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& result_file_names() {
-  static const std::vector<std::string> names = {"config.json",  "model.dot",     "metrics.csv",
+  static const std::vector<std::string> names = {"config.json",  "model.dot",     "metrics.csv", "params.npz",
                                                  "summary.json", "alignment.csv", "summary.csv"};
   return names;
 }

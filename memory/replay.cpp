@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "framework/credit.h"
 
 namespace credo {
@@ -57,6 +59,19 @@ class Replay final : public CreditAlgorithm<T> {
       }
     }
     t_ = 0;  // the next chunk starts from the current state
+    return true;
+  }
+
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.number("t", t_);
+    // The chunk so far: its inputs, targets and masks, and the states at its checkpoints.
+    for (long t = 0; t < t_; ++t) {
+      v.matrix(fmt::format("x.{}", t), slot(xs_, t));
+      v.matrix(fmt::format("target.{}", t), slot(targets_, t));
+      v.matrix(fmt::format("mask.{}", t), slot(masks_, t));
+    }
+    for (long c = 0; t_ > 0 && c <= (t_ - 1) / every_; ++c) v.matrix(fmt::format("checkpoint.{}", c), slot(checkpoints_, c));
     return true;
   }
 

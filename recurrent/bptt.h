@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "framework/credit.h"
 
 namespace credo {
@@ -46,6 +48,22 @@ class Truncated : public CreditAlgorithm<T> {
     ++t_;
     if (k1_ > 0 && t_ - pending_from_ >= k1_) return backward(grad);
     return false;
+  }
+
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrix("start", start_);
+    v.number("t", t_);
+    v.number("first", first_);
+    v.number("pending_from", pending_from_);
+    v.matrix("zero_dy", zero_dy_);
+    // The window: the frames and loss cotangents of steps [first_, t_).
+    for (long t = first_; t < t_; ++t) {
+      Stored& st = slot(t);
+      v.frame(fmt::format("frame.{}", t - first_), st.frame);
+      v.matrix(fmt::format("dy.{}", t - first_), st.dy);
+    }
+    return true;
   }
 
   bool end_chunk(bool episode_end, Vec<T>& grad) override {

@@ -129,6 +129,16 @@ class KfRtrl final : public CreditAlgorithm<T> {
     return true;
   }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.generator("rng", rng_);
+    v.number("bits", bits_);
+    v.number("bits_left", bits_left_);
+    v.matrices("x", x_);
+    v.vectors("u", u_);
+    return true;
+  }
+
  private:
   static constexpr T eps = T(1e-7);
 

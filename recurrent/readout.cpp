@@ -72,6 +72,11 @@ class ReadoutOnly final : public CreditAlgorithm<T> {
     return true;
   }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    return true;
+  }
+
  private:
   static bool leaky(const typename Program<T>::PopInfo& info) {
     return info.shape.memory && !info.shape.dz_dzprev.empty();

@@ -191,6 +191,13 @@ class Rflo final : public CreditAlgorithm<T> {
     return true;
   }
 
+  // The output error and learning signals are recomputed at every step; the traces persist.
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrix("trace", trace_);
+    return true;
+  }
+
  private:
   // A block of B learned from one readout projection (adaptive feedback).
   struct Learned {

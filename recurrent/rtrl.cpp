@@ -39,6 +39,12 @@ class Rtrl final : public CreditAlgorithm<T> {
 
   const Mat<T>& influence(int b) const { return gamma_[b]; }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrices("gamma", gamma_);
+    return true;
+  }
+
  private:
   std::vector<Mat<T>> gamma_;
   Mat<T> next_, J_, ds_prev_;

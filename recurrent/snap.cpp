@@ -1,7 +1,10 @@
 // SnAp-n, the sparse n-step approximation of RTRL (Menick et al. 2021, "Practical real time recurrent learning
 // with a sparse approximation"): the influence matrix kept only where the graph can reach within n steps.
 #include <algorithm>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "framework/credit.h"
 
@@ -41,8 +44,27 @@ class Snap final : public CreditAlgorithm<T> {
     bool local = true;
     for (const auto& q : p.populations()) local = local && (q.role == Role::input || !q.instant_reaches_state);
     cheap_ = n_ == 1 && local && o.integer("dense") == 0;
+    if (n_ == 1 && !cheap_) {
+      std::string why = "option dense=1";
+      for (const auto& q : p.populations())
+        if (q.role != Role::input && q.instant_reaches_state) {
+          why = fmt::format("population '{}' reaches another carried population through delay-0 projections", q.name);
+          break;
+        }
+      note_ = fmt::format("snap n=1 runs the general masked path here: O(N P) memory and O(N^2 P) time per step, "
+                          "RTRL's order, instead of O(P) ({})",
+                          why);
+    }
     if (cheap_) plan_cheap();
     else build_mask();
+  }
+
+  std::string cost_note() const override { return note_; }
+
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.matrices("gamma", gamma_);
+    return true;
   }
 
   void reset(int batch) override {
@@ -271,11 +293,14 @@ class Snap final : public CreditAlgorithm<T> {
   Mat<T> mask_;  // general path: S_n as 0/1, N x P
   std::vector<Mat<T>> gamma_;  // per column: N x P (general) or P x slots (cheap)
   Mat<T> next_, J_, ds_prev_;
+  std::string note_;
 };
 
 CREDO_REGISTER_ALGORITHM("snap", Snap,
                          "SnAp-n: RTRL's influence matrix kept only where the graph reaches within n steps; n = 1 "
-                         "costs O(P) per step on unit-local populations, n >= depth is RTRL (Menick et al. 2021)",
+                         "costs O(P) per step on unit-local populations (a population feeding another carried one "
+                         "through delay-0 projections makes it RTRL's O(N^2 P) dense path), n >= depth is RTRL "
+                         "(Menick et al. 2021)",
                          (std::vector<OptionSpec>{
                              {"n", "1", "steps of reach the sparsity pattern covers", 1, 1e6, true, {}},
                              {"dense", "0", "1: use the general dense masked path even where n = 1 has a cheap one",

@@ -66,6 +66,14 @@ class Uoro final : public CreditAlgorithm<T> {
     return true;
   }
 
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    v.generator("rng", rng_);
+    v.matrices("s_tilde", s_tilde_);
+    v.vectors("theta_tilde", theta_tilde_);
+    return true;
+  }
+
   // The current rank-one factors of column b (for tests and diagnostics).
   const Mat<T>& s_tilde(int b) const { return s_tilde_[b]; }
   const Vec<T>& theta_tilde(int b) const { return theta_tilde_[b]; }

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 shift || true
+# gnuplot-nox draws `credo plot` figures; python3-numpy reads credo's .npy/.npz files in the tests.
 PACKAGES=(cmake g++ make libeigen3-dev libboost-graph-dev libboost-program-options-dev libfmt-dev
-          nlohmann-json3-dev libgtest-dev libbenchmark-dev)
+          nlohmann-json3-dev libgtest-dev libbenchmark-dev gnuplot-nox python3-numpy)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
