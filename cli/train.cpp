@@ -43,7 +43,9 @@ po::options_description training_options(Parsed& p, bool several) {
   auto& c = p.config;
   po::options_description d(several ? "credo compare options" : "credo train options");
   d.add_options()("help,h", "show this help")(
-      "model", po::value(&c.model)->required(), "model graph (DOT file), e.g. models/elman.dot")(
+      "model", po::value(&c.model)->required(),
+      several ? "model graph (DOT file), or several comma-separated: every algorithm runs on each"
+              : "model graph (DOT file), e.g. models/elman.dot")(
       "task", po::value(&c.task)->required(), "task name (credo list shows them)")(
       "task-opt", po::value(&p.task_opts)->composing(), "task option key=value (repeatable)")(
       "eval-task-opt", po::value(&p.eval_task_opts)->composing(),
@@ -233,14 +235,23 @@ int compare_command(const Args& args) {
   std::string lrs_text, seeds_text;
   d.add_options()("lrs", po::value(&lrs_text), "comma-separated learning rates to sweep (instead of --lr)")(
       "seeds", po::value(&seeds_text), "comma-separated seeds to repeat each run with (instead of --seed)");
-  if (!parse(args, d, "usage: credo compare --model FILE.dot --task NAME --algos A,B,... [--lrs ..] [--seeds ..]"))
+  if (!parse(args, d, "usage: credo compare --model FILE.dot[,FILE.dot...] --task NAME --algos A,B,... [--lrs ..] [--seeds ..]"))
     return 0;
   resolve(p);
-  const auto specs = split_algorithm_list(p.algos);
+  // Several models (--model a.dot,b.dot) compare architectures: every algorithm runs on every model, and a
+  // run is named model/algorithm.
+  const auto models = split_list(p.config.model, ",");
+  if (models.empty()) fail("--model is empty: give a DOT model file (or several, comma-separated)");
+  std::vector<std::string> specs, spec_model;
+  for (const auto& m : models)
+    for (const auto& a : split_algorithm_list(p.algos)) {
+      specs.push_back(models.size() > 1 ? std::filesystem::path(m).stem().string() + "/" + a : a);
+      spec_model.push_back(m);
+    }
   // Check every algorithm name, option and list before training any.
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> parsed;
   for (const auto& s : specs) {
-    parsed.push_back(parse_algorithm_spec(s));
+    parsed.push_back(parse_algorithm_spec(s.substr(s.find('/') == std::string::npos ? 0 : s.find('/') + 1)));
     const auto& e = AlgorithmRegistry::get().find(parsed.back().first, "credit algorithm");
     Options(fmt::format("algorithm '{}'", parsed.back().first), e.options, parsed.back().second);
   }
@@ -256,6 +267,7 @@ int compare_command(const Args& args) {
   // before the first run, so a mistake in the last algorithm does not come after the others have trained.
   for (size_t i = 0; i < specs.size(); ++i) {
     TrainConfig c = p.config;
+    c.model = spec_model[i];
     c.algorithm = parsed[i].first;
     c.algorithm_options = parsed[i].second;
     c.out.clear();
@@ -273,6 +285,7 @@ int compare_command(const Args& args) {
     for (double lr : lrs)
       for (auto seed : seeds) {
         TrainConfig c = p.config;
+        c.model = spec_model[i];
         c.algorithm = parsed[i].first;
         c.algorithm_options = parsed[i].second;
         c.lr = lr;

@@ -2,7 +2,7 @@
 // through reminding", NeurIPS): truncated BPTT whose truncation cuts only the recurrent path. A loss reaches a
 // stored state through a memory read (an attention module's slots, a fast-weight matrix) however far back it
 // was written, and from there flows back locally to the previous truncation point.
-#include "recurrent/bptt.h"
+#include "recurrent/credit/bptt.h"
 
 namespace credo {
 

@@ -17,7 +17,7 @@
 #include "framework/error.h"
 #include "framework/graph.h"
 #include "framework/program.h"
-#include "recurrent/lif.h"
+#include "recurrent/cells/lif.h"
 
 namespace credo {
 namespace {

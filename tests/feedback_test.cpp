@@ -1,4 +1,4 @@
-// Learned feedback pathways (Kunin et al. 2020's rules, recurrent/feedback.h): each rule moves B as its
+// Learned feedback pathways (Kunin et al. 2020's rules, recurrent/credit/feedback.h): each rule moves B as its
 // primitives say, on small cases with known fixed points, and e-prop and RFLO use them.
 #include <cmath>
 #include <map>
@@ -13,7 +13,7 @@
 #include "framework/error.h"
 #include "framework/graph.h"
 #include "framework/program.h"
-#include "recurrent/feedback.h"
+#include "recurrent/credit/feedback.h"
 
 namespace credo {
 namespace {

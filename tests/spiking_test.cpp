@@ -15,7 +15,7 @@
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
 #include "framework/program.h"
-#include "recurrent/lif.h"
+#include "recurrent/cells/lif.h"
 
 namespace credo {
 

@@ -12,7 +12,7 @@
 
 #include "framework/credit.h"
 #include "framework/error.h"
-#include "recurrent/feedback.h"
+#include "recurrent/credit/feedback.h"
 
 namespace credo {
 

@@ -1,5 +1,5 @@
 // Backpropagation through time, whole-sequence (bptt) and truncated (tbptt: every k1 steps, back k2 steps).
-#include "recurrent/bptt.h"
+#include "recurrent/credit/bptt.h"
 
 namespace credo {
 

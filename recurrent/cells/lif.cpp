@@ -1,5 +1,5 @@
 // The lif and alif population kinds (recurrent/lif.h).
-#include "recurrent/lif.h"
+#include "recurrent/cells/lif.h"
 
 namespace credo {
 
