@@ -201,8 +201,7 @@ CREDO_REGISTER_MODULE(
     "fast weights (Ba et al. 2016): A = lambda A + eta h h^T; h0 = f(drive); S times h = f(LN(drive + A h))",
     std::vector<OptionSpec>{
         {"lambda", "0.9", "decay of the fast-weight matrix per step", 0.0, 1.0, false, {}},
-        {"eta", "0.5", "fast learning rate: weight of h h^T added each step", 0.0,
-         std::numeric_limits<double>::infinity(), false, {}},
+        {"eta", "0.5", "fast learning rate: weight of h h^T added each step", 0.0, 100.0, false, {}},
         {"inner", "1", "inner steps S through the fast weights (0: h = f(drive))", 0, 10, true, {}},
         {"layer_norm", "1", "1: layer-normalise each inner step's pre-activation (no gain or bias); 0: not", 0, 1,
          true, {}},
