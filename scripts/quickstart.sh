@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build credo_cli
 build/cli/credo compare --model models/recall_rnn.dot --task delayed_recall \
   --task-opt items=2 --task-opt delay=10 \
-  --algos rtrl,bptt --steps 400 --batch 16 --lr 0.01 --seed 1 --out results/quickstart
+  --algos rtrl,bptt --steps 400 --batch 16 --lr 0.01 --seed 1 --out results/quickstart --overwrite
