@@ -266,7 +266,9 @@ const std::vector<OptionSpec>& model_limit_specs() {
       {"delay", std::to_string(d.delay), "steps a projection may reach back", 1, 2147483647, true, {}},
       {"delay_units", std::to_string(d.delay_units),
        "units kept in delay lines (sum of size x (longest delay read - 1))", 0, 1e15, true, {}},
-      {"weights", std::to_string(d.weights), "sum over projections of source size x target size", 1, 1e15, true, {}}};
+      {"weights", std::to_string(d.weights), "sum over projections of source size x target size", 1, 1e15, true, {}},
+      {"module_state", std::to_string(d.module_state), "rows memory modules keep per sequence (state and work)", 0,
+       1e15, true, {}}};
   return specs;
 }
 
@@ -281,6 +283,7 @@ ModelLimits model_limits(const std::map<std::string, std::string>& given, const 
   l.delay = get("delay");
   l.delay_units = get("delay_units");
   l.weights = get("weights");
+  l.module_state = get("module_state");
   return l;
 }
 
@@ -515,6 +518,13 @@ void check_model(ModelGraph& g, const ModelLimits& limits) {
   std::vector<std::vector<int>> port_used(n);
   for (int i = 0; i < n; ++i)
     if (module[i]) port_used[i].assign(module[i]->shape().ports.size(), 0);
+  // What the modules keep in the carried state (memory slots, fast-weight matrices), and keep per step.
+  double module_rows = 0;
+  for (int i = 0; i < n; ++i)
+    if (module[i]) module_rows += static_cast<double>(module[i]->shape().state) + module[i]->shape().work;
+  if (module_rows > static_cast<double>(limits.module_state))
+    over_limit(g.source, "the modules' state and work rows", fmt::format("{:.0f}", module_rows), "module_state",
+               limits.module_state);
   DotGraph instant(n);
   for (const auto& e : g.projections) {
     const std::string where = fmt::format("{}: edge '{}'", g.source, g.edge_name(e));

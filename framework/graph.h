@@ -48,6 +48,7 @@ struct ModelLimits {
   long long delay = 1'000;            // steps a projection may reach back
   long long delay_units = 10'000'000; // units kept in delay lines: sum of size x (longest delay read - 1)
   long long weights = 1'000'000'000;  // sum over projections of source size x target size
+  long long module_state = 100'000'000;  // rows memory modules keep per sequence: their state and work rows
 };
 // The limits as options (name, default, meaning, range) for --limit name=value and for listings.
 const std::vector<OptionSpec>& model_limit_specs();

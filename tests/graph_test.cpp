@@ -195,6 +195,14 @@ TEST(Graph, LimitsNameWhatTheModelAsksForAndHowToAllowIt) {
                                     "of 10 (a model may ask for more with --limit weights=N)"),
             std::string::npos)
       << error_of(rnn, few);
+  // A memory module's slots count too.
+  const std::string ntm = R"(digraph m { x [kind=input size=2]; h [kind=tanh size=3];
+      mem [kind=ntm size=4 slots=1000]; y [kind=output size=2]; x -> h; h -> mem [port=read]; h -> mem [port=write];
+      mem -> h [delay=1]; h -> y; })";
+  ModelLimits small;
+  small.module_state = 1000;
+  EXPECT_NE(error_of(ntm, small).find("the modules' state and work rows is"), std::string::npos) << error_of(ntm, small);
+  EXPECT_NE(error_of(ntm, small).find("--limit module_state=N"), std::string::npos);
   // From the command line's name=value pairs, checked like any option.
   EXPECT_EQ(model_limits({{"delay", "5000"}}).delay, 5000);
   EXPECT_THROW(model_limits({{"dealy", "5000"}}), InputError);

@@ -29,6 +29,7 @@ ModelLimits fuzz_limits() {
   l.delay = 16;
   l.delay_units = 1024;
   l.weights = 20000;
+  l.module_state = 20000;
   return l;
 }
 
