@@ -53,6 +53,7 @@ int align_command(const Args& args) {
   c.drive = dname;
   c.drive_options = dopts;
   AlignOutcome outcome;
+  install_stop_handlers();
   const auto rows = align(c, &outcome);
   fmt::print("\n{} on {}, driven by {}, {} steps; reference: RTRL's exact online gradient\n", c.model, c.task,
              drive, c.steps);

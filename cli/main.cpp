@@ -13,7 +13,6 @@
 #include "cli/commands.h"
 #include "cli/plugins.h"
 #include "framework/error.h"
-#include "framework/signals.h"
 
 namespace credo::cli {
 namespace {
@@ -70,7 +69,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(words.begin() + 1, words.end());
-  credo::install_stop_handlers();
   try {
     return it->second.run(args);
   } catch (const credo::InputError& e) {

@@ -120,6 +120,7 @@ int train_command(const Args& args) {
   resolve(p);
   p.config.progress = true;
   if (p.config.out.empty()) fail("--out is empty: give a folder for the results");
+  install_stop_handlers();
   const TrainResult r = train(p.config);
   fmt::print("{} on {} with {}: {}eval loss {:.4f} at step {} (chance {:.4f}){}, {:.0f} steps/s, peak RSS {:.0f} MB\n",
              p.config.model, p.config.task, p.config.algorithm, r.status == "finished" ? "" : r.status + ", ",
@@ -297,6 +298,7 @@ int compare_command(const Args& args) {
   // No run's folder may hold an earlier run's results (unless --overwrite): all checked before the first run.
   for (const auto& run : runs) check_output_dir(run.config.out, p.config.overwrite);
   RunFolder folder(p.config.out, p.config.overwrite);
+  install_stop_handlers();
 
   struct Cell {
     size_t algo;
