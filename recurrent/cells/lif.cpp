@@ -1,4 +1,4 @@
-// The lif and alif population kinds (recurrent/lif.h).
+// The lif and alif population kinds (recurrent/cells/lif.h).
 #include "recurrent/cells/lif.h"
 
 namespace credo {

@@ -31,7 +31,7 @@ namespace credo {
 // The weight update of step t is learning signal times trace, L_j^t ē_ji^t, summed over time:
 //   symmetric  L_j = Σ_k W_kj err_k       (the live readout weights, delay-0 readouts only)
 //   random     L_j = Σ_k B_jk err_k       (B fixed, N(0, 1/fan-in of the readout): the readout's own init scale)
-//   adaptive   B drawn as for random, then learned by one of Kunin et al.'s rules (recurrent/feedback.h) from
+//   adaptive   B drawn as for random, then learned by one of Kunin et al.'s rules (recurrent/credit/feedback.h) from
 //              the readout's input z_j and weights W; the default, Kolen-Pollack (B takes every update W takes,
 //              transposed), is Bellec et al.'s adaptive e-prop. B of a population without a delay-0 readout
 //              projection has no W to learn from and stays fixed.

@@ -32,7 +32,7 @@ namespace credo {
 // Symmetric feedback reaches a population only through its own delay-0 projections to outputs (a population
 // without one gets no signal); random feedback reaches every hidden population, each with its own B. Adaptive
 // feedback starts from the random B and learns, for each output the population reads out to at delay 0, its
-// block of B by one of Kunin et al.'s rules (recurrent/feedback.h; Kolen-Pollack by default).
+// block of B by one of Kunin et al.'s rules (recurrent/credit/feedback.h; Kolen-Pollack by default).
 template <class T>
 class Rflo final : public CreditAlgorithm<T> {
  public:
