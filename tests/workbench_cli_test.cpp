@@ -129,7 +129,7 @@ TEST_F(Workbench, BadInputIsRefusedWithStatusTwo) {
     EXPECT_EQ(o.status, 2) << args << "\n" << o.output;
     EXPECT_NE(o.output.find(needle), std::string::npos) << args << "\n" << o.output;
   };
-  expect2("eval --run " + path("nothing"), "not a folder");
+  expect2("eval --run " + path("nothing"), "neither a run folder nor a checkpoint file");
   expect2("eval --model " + kSource + "/models/lstm.dot --task delayed_recall", "--params");
   expect2("eval --run " + run + " --record states", "--record needs --out");
   expect2("eval --run " + run + " --record states,weights --out " + path("x"), "unknown item 'weights'");
