@@ -128,8 +128,15 @@ int params_run(const ModelGraph& g, const std::string& load, std::uint64_t seed,
 
 }  // namespace
 
+void resolve_sizes_with_task(ModelGraph& g, const std::string& task, const std::vector<std::string>& task_opts) {
+  if (task.empty()) return;
+  const auto t = make_task(task, parse_key_values(task_opts, "--task-opt"), 1);
+  resolve_auto_sizes(g, t->input_size(), t->output_size(), task);
+}
+
 int params_command(const Args& args) {
-  std::string source, load, out, precision;
+  std::string source, load, out, precision, task;
+  std::vector<std::string> task_opts;
   std::uint64_t seed = 1;
   po::options_description d("credo params options");
   d.add_options()("help,h", "show this help")(
@@ -138,7 +145,9 @@ int params_command(const Args& args) {
       "load", po::value(&load), "set blocks from this .npz (np.savez(path, **blocks)); others keep their values")(
       "seed", po::value(&seed)->default_value(1), "initialize as credo train --seed does (before --load)")(
       "precision", po::value(&precision)->default_value("float"), "float | double: the dtype of --export")(
-      "export", po::value(&out), "write every block to this .npz");
+      "export", po::value(&out), "write every block to this .npz")(
+      "task", po::value(&task), "the task that sizes the model's size=auto inputs and outputs (a run's: its own)")(
+      "task-opt", po::value(&task_opts)->composing(), "task option key=value (repeatable)");
   po::positional_options_description pos;
   pos.add("source", 1);
   po::variables_map vm;
@@ -162,9 +171,17 @@ int params_command(const Args& args) {
     if (load.empty()) load = run.params;
     if (vm["precision"].defaulted())
       if (auto p = setting<std::string>(run.config, "precision")) precision = *p;
+    // The run's own task sizes its model, unless another is named.
+    if (task.empty()) {
+      task = setting<std::string>(run.config, "task").value_or("");
+      for (const auto& [k, v] : setting<std::map<std::string, std::string>>(run.config, "task_options").value_or(
+               std::map<std::string, std::string>{}))
+        task_opts.insert(task_opts.begin(), k + "=" + v);
+    }
   } else {
     g = read_model(source);
   }
+  resolve_sizes_with_task(g, task, task_opts);
   if (!out.empty() && out.size() < 4) fail("--export {}: give a file name ending in .npz", out);
   if (!out.empty() && out.substr(out.size() - 4) != ".npz") fail("--export {}: give a file name ending in .npz", out);
   if (precision == "float") return params_run<float>(g, load, seed, out);
@@ -188,6 +205,7 @@ int eval_run(EvalArgs& a) {
   const TrainConfig& c = a.config;
   auto task = make_task(c.task, c.task_options, c.seed);
   ModelGraph g = a.graph;
+  resolve_auto_sizes(g, task->input_size(), task->output_size(), c.task);
   resolve_output_losses(g, task->loss(), c.task);
   Program<T> prog(g);
   if (prog.input_size() != task->input_size() || prog.output_size() != task->output_size())

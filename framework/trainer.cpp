@@ -133,6 +133,9 @@ template <class T>
 TrainResult run(const TrainConfig& c, ModelGraph graph) {
   // Everything is checked before the first step, so a mistake never leaves half a run behind.
   auto task = make_task(c.task, c.task_options, c.seed);
+  // The model as the run records it (size=auto stays auto, so the file serves every setting of the task).
+  const std::string model_dot = write_model(graph);
+  resolve_auto_sizes(graph, task->input_size(), task->output_size(), c.task, model_limits(c.limits));
   resolve_output_losses(graph, task->loss(), c.task);
   Program<T> prog(graph);
   if (prog.input_size() != task->input_size())
@@ -213,7 +216,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   // What the run is, written before the first step, so an interrupted or failed run still records it.
   nlohmann::json config = {
       {"model", c.model},
-      {"model_dot", write_model(graph)},
+      {"model_dot", model_dot},
       {"task", c.task},
       {"task_options", Options("task", TaskRegistry::get().find(c.task, "task").options, c.task_options).values()},
       {"eval_task_options", c.eval_task_options},
@@ -244,7 +247,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
       {"threads", 1}};
   if (folder.active() && c.resume.empty()) {
     folder.write("config.json", config.dump(2) + "\n");
-    folder.write("model.dot", write_model(graph));
+    folder.write("model.dot", model_dot);
   }
 
   TrainResult r;
