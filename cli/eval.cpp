@@ -254,7 +254,7 @@ int eval_run(EvalArgs& a) {
 int eval_command(const Args& args) {
   EvalArgs a;
   auto& c = a.config;
-  std::string run_dir, model, task, precision, record_items;
+  std::string run_dir, checkpoint, model, task, precision, record_items;
   std::vector<std::string> task_opts, eval_task_opts;
   std::uint64_t seed = 1;
   long eval_batch = 0, eval_steps = 0;
@@ -262,6 +262,8 @@ int eval_command(const Args& args) {
   d.add_options()("help,h", "show this help")(
       "run", po::value(&run_dir),
       "the --out folder of a credo train run, or one of its checkpoints: its model, parameters and settings")(
+      "checkpoint", po::value(&checkpoint), "a checkpoint file (RUN/checkpoint.ckpt, RUN/checkpoints/update-N.ckpt): "
+                                            "the same as --run with that file")(
       "model", po::value(&model), "model graph (DOT file), with --params")(
       "params", po::value(&a.params), "parameters: an .npz of blocks (credo params --export) or a checkpoint")(
       "task", po::value(&task), "task name (default: the run's)")(
@@ -285,6 +287,7 @@ int eval_command(const Args& args) {
   po::store(po::command_line_parser(args).options(d).run(), vm);
   if (vm.count("help")) {
     std::cout << "usage: credo eval --run DIR [--task NAME] [--task-opt k=v] [--record ITEMS --out DIR]\n"
+              << "       credo eval --checkpoint FILE.ckpt [--task NAME] [options]\n"
               << "       credo eval --model FILE.dot --params FILE.npz --task NAME [options]\n\n"
               << "Evaluates a network on the held-out data a training run evaluates on (the same sequences for the "
                  "same\ntask, options and seed), or on another variant of the task.\n\n"
@@ -292,6 +295,13 @@ int eval_command(const Args& args) {
     return 0;
   }
   po::notify(vm);
+  if (!checkpoint.empty()) {
+    if (!run_dir.empty()) fail("give --run or --checkpoint, not both");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(checkpoint, ec))
+      fail("--checkpoint {}: not a file (a run folder holds its checkpoint as checkpoint.ckpt)", checkpoint);
+    run_dir = checkpoint;
+  }
   nlohmann::json config = nlohmann::json::object();
   if (!run_dir.empty()) {
     if (!model.empty() || !a.params.empty())

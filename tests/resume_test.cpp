@@ -204,7 +204,7 @@ TEST_F(Resume, InitFromConfigRerunAndCheckpointsOverTraining) {
   EXPECT_EQ(changed["steps"], 10);
   EXPECT_EQ(changed["task_options"]["delay"], "3");
   // Weights over training: a checkpoint's parameters evaluated and exported.
-  o = credo("eval --run " + path("a/checkpoints/update-20.ckpt") + " --out " + path("ev20"));
+  o = credo("eval --checkpoint " + path("a/checkpoints/update-20.ckpt") + " --out " + path("ev20"));
   ASSERT_EQ(o.status, 0) << o.output;
   EXPECT_NE(json_file(dir_ / "ev20/eval.json")["eval_loss"], summary["eval_loss"]);
   o = credo("params " + path("a/checkpoints/update-20.ckpt") + " --export " + path("w20.npz"));
