@@ -66,7 +66,7 @@ int align_command(const Args& args) {
       fmt::print("  {:<30} {:.4f} at the first step, {:.4f} at the last\n", name, first_last.first, first_last.second);
   }
   fmt::print("recurrent cosine: over the parameters that drive hidden populations (the readout left out)\n");
-  fmt::print("results: {0}/alignment.csv, {0}/diagnostics.csv, {0}/summary.json\n", c.out);
+  fmt::print("results: {0}/alignment.csv, {0}/diagnostics.csv, {0}/summary.json, {0}/config.json\n", c.out);
   if (outcome.status == "interrupted") {
     fmt::print(stderr, "credo align: interrupted by {}\n", outcome.reason);
     return exit_status_for_signal(outcome.stop_signal);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/graph.h"
 #include "framework/trainer.h"
 
 namespace credo::cli {
@@ -40,6 +41,10 @@ int align_command(const Args& args);
 int check_command(const Args& args);
 int graph_command(const Args& args);
 int list_command(const Args& args);
+// Gives a model's size=auto inputs and outputs their sizes from `task` with its options ("k=v" as typed), if a task
+// is named; a model with auto sizes and no task is refused when built.
+void resolve_sizes_with_task(ModelGraph& g, const std::string& task, const std::vector<std::string>& task_opts);
+
 int eval_command(const Args& args);
 int params_command(const Args& args);
 int plot_command(const Args& args);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "framework/checkpoint.h"
 #include "framework/error.h"
 #include "framework/evaluate.h"
 #include "framework/graph.h"
@@ -27,29 +28,39 @@ namespace credo::cli {
 
 namespace {
 
-// A trained network as a run folder keeps it: config.json (the model and the run's settings) and params.npz.
+// A trained network as a run keeps it: its configuration (the model, the run's settings) and its parameters,
+// from a run folder (config.json, params.npz) or a checkpoint file (both inside).
 struct SavedRun {
   nlohmann::json config;
   ModelGraph graph;
-  std::string params;  // path of params.npz
+  std::string params;  // params.npz or the checkpoint
 };
 
-SavedRun read_run(const std::string& dir) {
+SavedRun read_run(const std::string& path, const char* option) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail("--run {}: not a folder (give the --out folder of a credo train run)", dir);
-  const std::string config_path = dir + "/config.json";
   SavedRun r;
-  try {
-    r.config = nlohmann::json::parse(npy::read_file(config_path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON ({})", config_path, e.what());
+  std::string config_path = path + "/config.json";
+  if (fs::is_regular_file(path, ec)) {
+    const Checkpoint ck = read_checkpoint(path);
+    if (!ck.meta.contains("config")) fail("{}: the checkpoint holds no configuration", path);
+    r.config = ck.meta["config"];
+    r.params = config_path = path;
+  } else {
+    if (!fs::is_directory(path, ec))
+      fail("{} {}: neither a run folder nor a checkpoint file (give the --out folder of a credo train run)", option,
+           path);
+    try {
+      r.config = nlohmann::json::parse(npy::read_file(config_path));
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: not valid JSON ({})", config_path, e.what());
+    }
+    r.params = path + "/params.npz";
+    if (!fs::exists(r.params, ec)) fail("{}: missing (a run writes it when it finishes)", r.params);
   }
   if (!r.config.is_object() || !r.config.contains("model_dot") || !r.config["model_dot"].is_string())
-    fail("{}: no 'model_dot' (not the config of a credo train run)", config_path);
+    fail("{}: no 'model_dot' (not the configuration of a credo train run)", config_path);
   r.graph = parse_model(r.config["model_dot"].get<std::string>(), config_path);
-  r.params = dir + "/params.npz";
-  if (!fs::exists(r.params, ec)) fail("{}: missing (a run writes it when it finishes)", r.params);
   return r;
 }
 
@@ -100,7 +111,7 @@ int params_run(const ModelGraph& g, const std::string& load, std::uint64_t seed,
   std::mt19937_64 rng(seed);
   prog.init_params(rng);
   if (!load.empty()) {
-    const auto set = params_from_arrays(prog, read_params(load), load);
+    const auto set = load_parameters(prog, load);
     fmt::print("{}: set {} of {} parameter blocks{}\n", load, set.size(), prog.param_blocks().size(),
                set.size() < prog.param_blocks().size() ? fmt::format(" (the others as initialized with seed {})", seed)
                                                         : "");
@@ -117,23 +128,34 @@ int params_run(const ModelGraph& g, const std::string& load, std::uint64_t seed,
 
 }  // namespace
 
+void resolve_sizes_with_task(ModelGraph& g, const std::string& task, const std::vector<std::string>& task_opts) {
+  if (task.empty()) return;
+  const auto t = make_task(task, parse_key_values(task_opts, "--task-opt"), 1);
+  resolve_auto_sizes(g, t->input_size(), t->output_size(), task);
+}
+
 int params_command(const Args& args) {
-  std::string source, load, out, precision;
+  std::string source, load, out, precision, task;
+  std::vector<std::string> task_opts;
   std::uint64_t seed = 1;
   po::options_description d("credo params options");
   d.add_options()("help,h", "show this help")(
-      "source", po::value(&source)->required(), "a model (DOT file) or the --out folder of a credo train run")(
+      "source", po::value(&source)->required(),
+      "a model (DOT file), the --out folder of a credo train run, or one of its checkpoints (.ckpt)")(
       "load", po::value(&load), "set blocks from this .npz (np.savez(path, **blocks)); others keep their values")(
       "seed", po::value(&seed)->default_value(1), "initialize as credo train --seed does (before --load)")(
       "precision", po::value(&precision)->default_value("float"), "float | double: the dtype of --export")(
-      "export", po::value(&out), "write every block to this .npz");
+      "export", po::value(&out), "write every block to this .npz")(
+      "task", po::value(&task), "the task that sizes the model's size=auto inputs and outputs (a run's: its own)")(
+      "task-opt", po::value(&task_opts)->composing(), "task option key=value (repeatable)");
   po::positional_options_description pos;
   pos.add("source", 1);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: credo params MODEL.dot|RUN_DIR [--load FILE.npz] [--seed N] [--export OUT.npz]\n\n"
-              << "A run folder's parameters are its trained ones (params.npz); a model's are its initial ones.\n"
+    std::cout << "usage: credo params MODEL.dot|RUN_DIR|CHECKPOINT.ckpt [--load FILE] [--seed N] [--export OUT.npz]\n\n"
+              << "A run folder's parameters are its trained ones (params.npz), a checkpoint's those it saved (e.g.\n"
+              << "RUN/checkpoints/update-N.ckpt, weights over training); a model's are its initial ones.\n"
               << "Blocks are named as credo names them: W[a -> b] is a (rows, cols) matrix with drive = W @ a's "
                  "output,\nb[a] a vector of a's biases.\n\n"
               << d << "\n";
@@ -142,15 +164,24 @@ int params_command(const Args& args) {
   po::notify(vm);
   ModelGraph g;
   std::error_code ec;
-  if (std::filesystem::is_directory(source, ec)) {
-    const SavedRun run = read_run(source);
+  const bool checkpoint = source.size() > 5 && source.substr(source.size() - 5) == ".ckpt";
+  if (std::filesystem::is_directory(source, ec) || checkpoint) {
+    const SavedRun run = read_run(source, "source");
     g = run.graph;
     if (load.empty()) load = run.params;
     if (vm["precision"].defaulted())
       if (auto p = setting<std::string>(run.config, "precision")) precision = *p;
+    // The run's own task sizes its model, unless another is named.
+    if (task.empty()) {
+      task = setting<std::string>(run.config, "task").value_or("");
+      for (const auto& [k, v] : setting<std::map<std::string, std::string>>(run.config, "task_options").value_or(
+               std::map<std::string, std::string>{}))
+        task_opts.insert(task_opts.begin(), k + "=" + v);
+    }
   } else {
     g = read_model(source);
   }
+  resolve_sizes_with_task(g, task, task_opts);
   if (!out.empty() && out.size() < 4) fail("--export {}: give a file name ending in .npz", out);
   if (!out.empty() && out.substr(out.size() - 4) != ".npz") fail("--export {}: give a file name ending in .npz", out);
   if (precision == "float") return params_run<float>(g, load, seed, out);
@@ -174,6 +205,7 @@ int eval_run(EvalArgs& a) {
   const TrainConfig& c = a.config;
   auto task = make_task(c.task, c.task_options, c.seed);
   ModelGraph g = a.graph;
+  resolve_auto_sizes(g, task->input_size(), task->output_size(), c.task);
   resolve_output_losses(g, task->loss(), c.task);
   Program<T> prog(g);
   if (prog.input_size() != task->input_size() || prog.output_size() != task->output_size())
@@ -181,7 +213,7 @@ int eval_run(EvalArgs& a) {
          prog.input_size(), prog.output_size(), c.task, task->input_size(), task->output_size());
   std::mt19937_64 rng(c.seed);
   prog.init_params(rng);
-  const auto set = params_from_arrays(prog, read_params(a.params), a.params);
+  const auto set = load_parameters(prog, a.params);
   if (set.size() != prog.param_blocks().size())
     fmt::print(stderr, "credo eval: warning: {} sets {} of {} parameter blocks; the others are as initialized\n",
                a.params, set.size(), prog.param_blocks().size());
@@ -222,15 +254,18 @@ int eval_run(EvalArgs& a) {
 int eval_command(const Args& args) {
   EvalArgs a;
   auto& c = a.config;
-  std::string run_dir, model, task, precision, record_items;
+  std::string run_dir, checkpoint, model, task, precision, record_items;
   std::vector<std::string> task_opts, eval_task_opts;
   std::uint64_t seed = 1;
   long eval_batch = 0, eval_steps = 0;
   po::options_description d("credo eval options");
   d.add_options()("help,h", "show this help")(
-      "run", po::value(&run_dir), "the --out folder of a credo train run: its model, trained parameters and settings")(
+      "run", po::value(&run_dir),
+      "the --out folder of a credo train run, or one of its checkpoints: its model, parameters and settings")(
+      "checkpoint", po::value(&checkpoint), "a checkpoint file (RUN/checkpoint.ckpt, RUN/checkpoints/update-N.ckpt): "
+                                            "the same as --run with that file")(
       "model", po::value(&model), "model graph (DOT file), with --params")(
-      "params", po::value(&a.params), "parameters (.npz of blocks, as credo params --export writes)")(
+      "params", po::value(&a.params), "parameters: an .npz of blocks (credo params --export) or a checkpoint")(
       "task", po::value(&task), "task name (default: the run's)")(
       "task-opt", po::value(&task_opts)->composing(), "task option key=value (repeatable; over the run's)")(
       "eval-task-opt", po::value(&eval_task_opts)->composing(),
@@ -252,6 +287,7 @@ int eval_command(const Args& args) {
   po::store(po::command_line_parser(args).options(d).run(), vm);
   if (vm.count("help")) {
     std::cout << "usage: credo eval --run DIR [--task NAME] [--task-opt k=v] [--record ITEMS --out DIR]\n"
+              << "       credo eval --checkpoint FILE.ckpt [--task NAME] [options]\n"
               << "       credo eval --model FILE.dot --params FILE.npz --task NAME [options]\n\n"
               << "Evaluates a network on the held-out data a training run evaluates on (the same sequences for the "
                  "same\ntask, options and seed), or on another variant of the task.\n\n"
@@ -259,11 +295,18 @@ int eval_command(const Args& args) {
     return 0;
   }
   po::notify(vm);
+  if (!checkpoint.empty()) {
+    if (!run_dir.empty()) fail("give --run or --checkpoint, not both");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(checkpoint, ec))
+      fail("--checkpoint {}: not a file (a run folder holds its checkpoint as checkpoint.ckpt)", checkpoint);
+    run_dir = checkpoint;
+  }
   nlohmann::json config = nlohmann::json::object();
   if (!run_dir.empty()) {
     if (!model.empty() || !a.params.empty())
       fail("--run takes the model and parameters from the run folder: give --run or --model with --params, not both");
-    SavedRun run = read_run(run_dir);
+    SavedRun run = read_run(run_dir, "--run");
     config = run.config;
     a.graph = run.graph;
     a.params = run.params;

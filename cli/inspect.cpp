@@ -64,16 +64,19 @@ std::vector<std::string> split_algorithm_list(const std::string& list) {
 }
 
 int graph_command(const Args& args) {
-  std::string file, write_dot;
-  std::vector<std::string> limits;
+  std::string file, write_dot, task;
+  std::vector<std::string> limits, task_opts;
   po::options_description d("credo graph options");
   d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
       "write-dot", po::value(&write_dot), "write the normalized graph as DOT to this file")(
+      "task", po::value(&task), "the task that sizes size=auto inputs and outputs")(
+      "task-opt", po::value(&task_opts)->composing(), "task option key=value (repeatable)")(
       "limit", po::value(&limits)->composing(), "raise a model limit, name=value (repeatable; see credo list)");
   po::positional_options_description pos;
   pos.add("model", 1);
   if (!parse(args, d, &pos, "usage: credo graph FILE.dot [--write-dot OUT.dot]")) return 0;
   ModelGraph g = read_model(file, model_limits(parse_key_values(limits, "--limit")));
+  resolve_sizes_with_task(g, task, task_opts);
   // Sizes do not depend on the loss: explicit losses stay as they are, loss=auto (chosen by the task at
   // training time) becomes mse just to build the Program.
   ModelGraph resolved = g;
@@ -118,8 +121,12 @@ int check_command(const Args& args) {
       "-1: every coordinate up to {} parameters, else {})",
       CheckOptions::kFullCheckParams, CheckOptions::kSampledPerBlock);
   po::options_description d("credo check options");
+  std::string task;
+  std::vector<std::string> task_opts;
   d.add_options()("help,h", "show this help")("model", po::value(&file)->required(), "model graph (DOT file)")(
       "algo", po::value(&algos), "algorithms to compare with BPTT (comma-separated; default: every exact one)")(
+      "task", po::value(&task), "the task that sizes size=auto inputs and outputs")(
+      "task-opt", po::value(&task_opts)->composing(), "task option key=value (repeatable)")(
       "steps", po::value(&o.steps)->default_value(6), "sequence length")(
       "batch", po::value(&o.batch)->default_value(2), "sequences")(
       "seed", po::value(&seed)->default_value("1"), "random seed, an integer >= 0")(
@@ -142,7 +149,8 @@ int check_command(const Args& args) {
   if (o.fd_per_block < -1) fail("--fd-per-block must be -1 (automatic), 0 (every coordinate) or positive");
   if (!algos.empty()) o.algorithms = split_algorithm_list(algos);
   for (const auto& a : o.algorithms) AlgorithmRegistry::get().find(parse_algorithm_spec(a).first, "credit algorithm");
-  const ModelGraph g = read_model(file, model_limit);
+  ModelGraph g = read_model(file, model_limit);
+  resolve_sizes_with_task(g, task, task_opts);
   CheckInfo info;
   const auto rows = check_gradients(g, o, &info);
   bool ok = true;

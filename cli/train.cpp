@@ -20,7 +20,9 @@
 
 #include "cli/commands.h"
 #include "framework/credit.h"
+#include "framework/checkpoint.h"
 #include "framework/error.h"
+#include "framework/npy.h"
 #include "framework/options.h"
 #include "framework/graph.h"
 #include "framework/results.h"
@@ -42,11 +44,13 @@ struct Parsed {
 po::options_description training_options(Parsed& p, bool several) {
   auto& c = p.config;
   po::options_description d(several ? "credo compare options" : "credo train options");
+  // train may take the model, task and algorithm from --config or --resume instead: it checks them itself.
+  auto needed = [several](auto* v) { return several ? v->required() : v; };
   d.add_options()("help,h", "show this help")(
-      "model", po::value(&c.model)->required(),
+      "model", needed(po::value(&c.model)),
       several ? "model graph (DOT file), or several comma-separated: every algorithm runs on each"
               : "model graph (DOT file), e.g. models/elman.dot")(
-      "task", po::value(&c.task)->required(), "task name (credo list shows them)")(
+      "task", needed(po::value(&c.task)), "task name (credo list shows them)")(
       "task-opt", po::value(&p.task_opts)->composing(), "task option key=value (repeatable)")(
       "eval-task-opt", po::value(&p.eval_task_opts)->composing(),
       "task option key=value for evaluation only, overriding --task-opt (repeatable), e.g. a longer length");
@@ -54,7 +58,8 @@ po::options_description training_options(Parsed& p, bool several) {
     d.add_options()("algos", po::value(&p.algos)->required(),
                     "comma-separated algorithms, each name or name:k=v:k=v, e.g. rtrl,bptt,tbptt:k1=5:k2=10");
   else
-    d.add_options()("algo", po::value(&c.algorithm)->required(), "credit algorithm (credo list shows them)")(
+    d.add_options()("algo", po::value(&c.algorithm),
+                    "credit algorithm, name or name:k=v:k=v, e.g. snap:n=1 (credo list shows them)")(
         "algo-opt", po::value(&p.algo_opts)->composing(), "algorithm option key=value (repeatable)");
   d.add_options()("steps", po::value(&c.steps)->default_value(1000),
                   "parameter updates (online algorithms on a stream: one per time step)")(
@@ -75,6 +80,17 @@ po::options_description training_options(Parsed& p, bool several) {
       "(0: only a non-finite loss or parameter counts)")(
       "limit", po::value(&p.limits)->composing(),
       "raise a model limit, name=value (repeatable; credo list shows the limits)")(
+      "lr-schedule", po::value(&c.lr_schedule)->default_value("constant"),
+      "constant | step[:every=N][:factor=F] (lr x F every N updates) | cosine[:min=F] (down to F x lr at the end)")(
+      "warmup", po::value(&c.warmup)->default_value(0), "updates over which the rate rises linearly (0: none)")(
+      "weight-decay", po::value(&c.weight_decay)->default_value(0.0),
+      "decoupled weight decay: each update first shrinks θ by lr x this")(
+      "checkpoint-every", po::value(&c.checkpoint_every)->default_value(0),
+      "updates between checkpoints (OUT/checkpoint.ckpt; 0: only when the run ends)")(
+      "keep-checkpoints", po::bool_switch(&c.keep_checkpoints),
+      "also keep every checkpoint as OUT/checkpoints/update-N.ckpt (weights over training)")(
+      "progress-every", po::value(&c.progress_every)->default_value(30),
+      "seconds between progress lines when stderr is not a terminal")(
       "out", po::value(&c.out)->default_value(several ? "results/compare" : "results/train"), "results folder")(
       "overwrite", po::bool_switch(&c.overwrite), "replace the results a previous run left in --out");
   return d;
@@ -90,7 +106,7 @@ void resolve(Parsed& p) {
   p.config.seed = parse_seed(p.seed, "--seed");
 }
 
-bool parse(const Args& args, po::options_description& d, const char* usage) {
+bool parse(const Args& args, po::options_description& d, const char* usage, po::variables_map* out = nullptr) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(d).run(), vm);
   if (vm.count("help")) {
@@ -98,7 +114,22 @@ bool parse(const Args& args, po::options_description& d, const char* usage) {
     return false;
   }
   po::notify(vm);
+  if (out) *out = vm;
   return true;
+}
+
+// --algo name:k=v:k=v, with any --algo-opt beside it (the same option twice with two values is an error).
+void split_algorithm(TrainConfig& c) {
+  if (c.algorithm.find(':') == std::string::npos && c.algorithm.find(',') == std::string::npos) return;
+  auto [name, options] = parse_algorithm_spec(c.algorithm);
+  for (const auto& [k, v] : c.algorithm_options) {
+    auto it = options.find(k);
+    if (it != options.end() && it->second != v)
+      fail("--algo {} sets {}={}, but --algo-opt sets {}={}", c.algorithm, k, it->second, k, v);
+    options[k] = v;
+  }
+  c.algorithm = name;
+  c.algorithm_options = options;
 }
 
 // A number for a CSV cell; empty when not finite.
@@ -116,21 +147,120 @@ std::string label(const std::string& spec) {
 int train_command(const Args& args) {
   Parsed p;
   auto d = training_options(p, false);
-  if (!parse(args, d, "usage: credo train --model FILE.dot --task NAME --algo NAME [options]")) return 0;
+  std::string config_file, resume;
+  d.add_options()("config", po::value(&config_file),
+                  "rerun the run a config.json describes (its model, task, algorithm, every setting); options given "
+                  "beside it override it")(
+      "resume", po::value(&resume),
+      "continue the run in this folder from its checkpoint (after a kill, or with more --steps): it ends with the "
+      "numbers of the run never interrupted")(
+      "init-from", po::value(&p.config.init_from),
+      "start from the parameters of a checkpoint, a run folder or an .npz of blocks (a new run)")(
+      "record", po::value(&p.config.record)->implicit_value("states,outputs,loss"),
+      "record the final evaluation step by step into OUT/record: states, outputs, loss, grad_norm or all")(
+      "record-sequences", po::value(&p.config.record_sequences)->default_value(16), "sequences (streams) to record")(
+      "record-algo", po::value(&p.config.record_algorithm),
+      "the algorithm whose gradient norms grad_norm records (default: the run's)")(
+      "record-limit-mb", po::value(&p.config.record_limit_mb)->default_value(1024.0),
+      "refuse a recording larger than this (MB)");
+  po::variables_map vm;
+  if (!parse(args, d,
+             "usage: credo train --model FILE.dot --task NAME --algo NAME[:k=v...] [options]\n"
+             "       credo train --config RUN/config.json [options that override it]\n"
+             "       credo train --resume RUN [--steps N]",
+             &vm))
+    return 0;
   resolve(p);
-  p.config.progress = true;
-  if (p.config.out.empty()) fail("--out is empty: give a folder for the results");
+  auto given = [&](const char* name) { return vm.count(name) > 0 && !vm[name].defaulted(); };
+  TrainConfig c = p.config;
+  if (!resume.empty()) {
+    // The run as it was configured, from its checkpoint; only how long it runs and how it reports may change.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(resume, ec)) fail("--resume {}: nothing there (give the folder of the run to continue)", resume);
+    const std::string file = fs::is_directory(resume, ec) ? (fs::path(resume) / "checkpoint.ckpt").string() : resume;
+    const Checkpoint ck = read_checkpoint(file);
+    if (!ck.meta.contains("config")) fail("{}: the checkpoint holds no configuration", file);
+    c = config_from_json(ck.meta["config"], file);
+    for (const auto& [name, value] : vm) {
+      (void)value;
+      static const std::vector<std::string> allowed = {"resume",           "steps",           "checkpoint-every",
+                                                       "keep-checkpoints", "progress-every",  "record",
+                                                       "record-sequences", "record-algo",     "record-limit-mb"};
+      if (given(name.c_str()) && std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+        fail("--resume continues the run as it was configured; --{} would change it (to start a new run from its "
+             "weights, use --init-from {})",
+             name, resume);
+    }
+    if (given("steps")) c.steps = p.config.steps;
+    if (given("checkpoint-every")) c.checkpoint_every = p.config.checkpoint_every;
+    c.keep_checkpoints = p.config.keep_checkpoints;
+    c.progress_every = p.config.progress_every;
+    c.record = p.config.record;
+    c.record_sequences = p.config.record_sequences;
+    c.record_algorithm = p.config.record_algorithm;
+    c.record_limit_mb = p.config.record_limit_mb;
+    c.resume = file;
+    c.out = fs::is_directory(resume, ec) ? resume : fs::path(file).parent_path().string();
+  } else if (!config_file.empty()) {
+    // The configuration of a run, then every option given beside it.
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(npy::read_file(config_file));
+    } catch (const nlohmann::json::exception& e) {
+      fail("--config {}: not valid JSON ({})", config_file, e.what());
+    }
+    c = config_from_json(j, config_file);
+    const TrainConfig& g = p.config;
+    if (given("model")) c.model = g.model, c.model_text.clear();
+    if (given("task") && g.task != c.task) c.task = g.task, c.task_options.clear(), c.eval_task_options.clear();
+    for (const auto& [k, v] : g.task_options) c.task_options[k] = v;
+    for (const auto& [k, v] : g.eval_task_options) c.eval_task_options[k] = v;
+    if (given("algo")) c.algorithm = g.algorithm, c.algorithm_options.clear();
+    for (const auto& [k, v] : g.algorithm_options) c.algorithm_options[k] = v;
+    for (const auto& [k, v] : g.limits) c.limits[k] = v;
+    if (given("steps")) c.steps = g.steps;
+    if (given("batch")) c.batch = g.batch;
+    if (given("optimizer")) c.optimizer = g.optimizer;
+    if (given("lr")) c.lr = g.lr;
+    if (given("clip")) c.clip = g.clip;
+    if (given("seed")) c.seed = g.seed;
+    if (given("update")) c.update = g.update;
+    if (given("precision")) c.precision = g.precision;
+    if (given("eval-every")) c.eval_every = g.eval_every;
+    if (given("eval-batch")) c.eval_batch = g.eval_batch;
+    if (given("eval-steps")) c.eval_steps = g.eval_steps;
+    if (given("chunk")) c.chunk = g.chunk;
+    if (given("divergence-factor")) c.divergence_factor = g.divergence_factor;
+    if (given("lr-schedule")) c.lr_schedule = g.lr_schedule;
+    if (given("warmup")) c.warmup = g.warmup;
+    if (given("weight-decay")) c.weight_decay = g.weight_decay;
+    if (given("checkpoint-every")) c.checkpoint_every = g.checkpoint_every;
+    if (given("init-from")) c.init_from = g.init_from;
+    c.keep_checkpoints = g.keep_checkpoints;
+    c.progress_every = g.progress_every;
+    c.out = g.out;
+    c.overwrite = g.overwrite;
+    c.record = g.record, c.record_sequences = g.record_sequences, c.record_algorithm = g.record_algorithm;
+    c.record_limit_mb = g.record_limit_mb;
+  } else {
+    if (c.model.empty()) fail("--model is required (or --config RUN/config.json, or --resume RUN)");
+    if (c.task.empty()) fail("--task is required");
+    if (c.algorithm.empty()) fail("--algo is required");
+  }
+  split_algorithm(c);
+  c.progress = true;
+  if (c.out.empty()) fail("--out is empty: give a folder for the results");
   install_stop_handlers();
-  const TrainResult r = train(p.config);
+  const TrainResult r = train(c);
   fmt::print("{} on {} with {}: {}eval loss {:.4f} at step {} (chance {:.4f}){}, {:.0f} steps/s, peak RSS {:.0f} MB\n",
-             p.config.model, p.config.task, p.config.algorithm, r.status == "finished" ? "" : r.status + ", ",
-             r.eval_loss, r.eval_step, r.chance_loss,
-             r.eval_accuracy >= 0 ? fmt::format(", accuracy {:.3f}", r.eval_accuracy) : std::string(),
+             c.model, c.task, c.algorithm, r.status == "finished" ? "" : r.status + ", ", r.eval_loss, r.eval_step,
+             r.chance_loss, r.eval_accuracy >= 0 ? fmt::format(", accuracy {:.3f}", r.eval_accuracy) : std::string(),
              r.steps_per_second, r.peak_rss_mb);
   if (r.summary.contains("eval_metrics"))
     for (const auto& [name, value] : r.summary.at("eval_metrics").items())
       fmt::print("{}: {}\n", name, value.is_number() ? fmt::format("{:.4g}", value.get<double>()) : "-");
-  fmt::print("results: {}/summary.json, metrics.csv, config.json\n", p.config.out);
+  fmt::print("results: {}/summary.json, metrics.csv, config.json, params.npz, checkpoint.ckpt\n", c.out);
   return exit_status(r);
 }
 

@@ -25,6 +25,8 @@ template <class T>
 std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome) {
   ModelGraph graph = read_model(c.model, model_limits(c.limits));
   auto task = make_task(c.task, c.task_options, c.seed);
+  const std::string model_dot = write_model(graph);
+  resolve_auto_sizes(graph, task->input_size(), task->output_size(), c.task, model_limits(c.limits));
   resolve_output_losses(graph, task->loss(), c.task);
   Program<T> prog(graph);
   if (prog.input_size() != task->input_size() || prog.output_size() != task->output_size())
@@ -57,6 +59,28 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
   oc.name = c.optimizer, oc.lr = c.lr, oc.clip = c.clip;
   Optimizer<T> opt(oc, prog.param_count());
   RunFolder folder = c.out.empty() ? RunFolder() : RunFolder(c.out, c.overwrite);
+  // The whole configuration, as train writes it: what the run was, before its first step.
+  if (folder.active()) {
+    const nlohmann::json config = {
+        {"model", c.model},
+        {"model_dot", model_dot},
+        {"task", c.task},
+        {"task_options", Options("task", TaskRegistry::get().find(c.task, "task").options, c.task_options).values()},
+        {"algorithms", c.algorithms},
+        {"drive", c.drive},
+        {"drive_options", c.drive_options},
+        {"reference", "rtrl"},
+        {"steps", c.steps},
+        {"batch", c.batch},
+        {"optimizer", c.optimizer},
+        {"lr", c.lr},
+        {"clip", c.clip},
+        {"seed", c.seed},
+        {"chunk", c.chunk},
+        {"precision", c.precision},
+        {"limits", Options("--limit", model_limit_specs(), c.limits).values()}};
+    folder.write("config.json", config.dump(2) + "\n");
+  }
 
   std::mt19937_64 rng(c.seed);
   prog.init_params(rng);

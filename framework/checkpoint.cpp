@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <sstream>
 #include <type_traits>
@@ -191,6 +193,12 @@ void StateSaver<T>::number(const std::string& name, std::uint64_t& v) {
 }
 
 template <class T>
+void StateSaver<T>::real(const std::string& name, double& v) {
+  // JSON numbers round-trip doubles exactly; a non-finite one is kept as text.
+  c_.meta[prefix_][name] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(fmt::format("{}", v));
+}
+
+template <class T>
 void StateSaver<T>::generator(const std::string& name, std::mt19937_64& g) {
   std::ostringstream text;
   text << g;  // the generator's whole state, as the standard defines its text form
@@ -235,6 +243,22 @@ void StateLoader<T>::number(const std::string& name, std::uint64_t& v) {
   const nlohmann::json& j = value(name);
   if (!j.is_number_unsigned()) fail("{}: '{}{}' is not an unsigned integer", where_, prefix_, name);
   v = j.get<std::uint64_t>();
+}
+
+template <class T>
+void StateLoader<T>::real(const std::string& name, double& v) {
+  const nlohmann::json& j = value(name);
+  if (j.is_number()) {
+    v = j.get<double>();
+  } else if (j.is_string()) {
+    const std::string t = j.get<std::string>();
+    if (t == "nan") v = std::numeric_limits<double>::quiet_NaN();
+    else if (t == "inf") v = std::numeric_limits<double>::infinity();
+    else if (t == "-inf") v = -std::numeric_limits<double>::infinity();
+    else fail("{}: '{}{}' is not a number", where_, prefix_, name);
+  } else {
+    fail("{}: '{}{}' is not a number", where_, prefix_, name);
+  }
 }
 
 template <class T>

@@ -61,6 +61,7 @@ class StateSaver final : public StateVisitor<T> {
   void vector(const std::string& name, Vec<T>& v) override;
   void number(const std::string& name, std::int64_t& v) override;
   void number(const std::string& name, std::uint64_t& v) override;
+  void real(const std::string& name, double& v) override;
   void generator(const std::string& name, std::mt19937_64& g) override;
   using StateVisitor<T>::number;
 
@@ -79,6 +80,7 @@ class StateLoader final : public StateVisitor<T> {
   void vector(const std::string& name, Vec<T>& v) override;
   void number(const std::string& name, std::int64_t& v) override;
   void number(const std::string& name, std::uint64_t& v) override;
+  void real(const std::string& name, double& v) override;
   void generator(const std::string& name, std::mt19937_64& g) override;
   using StateVisitor<T>::number;
 

@@ -26,6 +26,7 @@ class StateVisitor {
   virtual void vector(const std::string& name, Vec<T>& v) = 0;
   virtual void number(const std::string& name, std::int64_t& v) = 0;
   virtual void number(const std::string& name, std::uint64_t& v) = 0;
+  virtual void real(const std::string& name, double& v) = 0;
   virtual void generator(const std::string& name, std::mt19937_64& g) = 0;
   // The count first, so restoring sizes the list.
   void matrices(const std::string& name, std::vector<Mat<T>>& ms) {

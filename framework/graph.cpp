@@ -348,6 +348,10 @@ ModelGraph parse_model(const std::string& text, const std::string& source, const
       auto& p = g.populations[v];
       if (attr == "kind") {
         p.kind = value;
+      } else if (attr == "size" && value == "auto") {
+        p.size = 0;
+        p.size_auto = true;
+        has_size[v] = 1;
       } else if (attr == "size") {
         const long long size = parse_int(value, node_where(v), "size", 1);
         if (size > limits.size) over_limit(node_where(v), "size", value, "size", limits.size);
@@ -473,11 +477,16 @@ void check_model(ModelGraph& g, const ModelLimits& limits) {
       for (const auto& [k, e] : registry.all()) known += (known.empty() ? "" : ", ") + k;
       fail("{}: unknown kind '{}' (known: {})", where, p.kind, known);
     }
-    if (p.size <= 0) fail("{}: size must be a positive integer", where);
-    if (p.size > limits.size) over_limit(where, "size", p.size, "size", limits.size);
-    units += p.size;
     const auto& entry = registry.find(p.kind, "population kind");
     role[i] = entry.make.role;
+    if (p.size_auto && role[i] == Role::hidden)
+      fail("{}: size=auto is for input and output populations, whose size the task decides", where);
+    // An auto size is 0 until a task resolves it (resolve_auto_sizes checks the model again then).
+    if (!(p.size_auto && p.size == 0)) {
+      if (p.size <= 0) fail("{}: size must be a positive integer (or auto, for an input or output)", where);
+      if (p.size > limits.size) over_limit(where, "size", p.size, "size", limits.size);
+    }
+    units += p.size;
     // Resolving the kind's options here rejects unknown attributes at load time, naming the node.
     p.attributes = Options(where, entry.options, p.attributes).values();
   }
@@ -616,8 +625,9 @@ std::string write_model(const ModelGraph& g) {
   std::string out = fmt::format("digraph {} {{\n  rankdir=LR;\n", dot_id(g.name));
   for (const auto& p : g.populations) {
     // "\\n" is Graphviz's line break inside a label.
+    const std::string size = p.size_auto ? std::string("auto") : std::to_string(p.size);
     out += fmt::format("  {} [label={}, kind={}, size={}", dot_id(p.name),
-                       quote(fmt::format("{}\\n{} {}", p.name, p.kind, p.size)), quote(p.kind), p.size);
+                       quote(fmt::format("{}\\n{} {}", p.name, p.kind, size)), quote(p.kind), size);
     for (const auto& [k, val] : p.attributes) out += fmt::format(", {}={}", dot_id(k), quote(val));
     out += "];\n";
   }
@@ -632,6 +642,44 @@ std::string write_model(const ModelGraph& g) {
     out += "];\n";
   }
   return out + "}\n";
+}
+
+void resolve_auto_sizes(ModelGraph& g, int inputs, int outputs, const std::string& task_name,
+                        const ModelLimits& limits) {
+  const auto& registry = PopulationRegistry::get();
+  bool any = false;
+  for (Role side : {Role::input, Role::output}) {
+    const int want = side == Role::input ? inputs : outputs;
+    const char* what = side == Role::input ? "inputs" : "outputs";
+    int fixed = 0;
+    PopulationSpec* open = nullptr;
+    for (auto& p : g.populations) {
+      if (!registry.contains(p.kind) || registry.find(p.kind, "population kind").make.role != side) continue;
+      if (!p.size_auto) {
+        fixed += p.size;
+        continue;
+      }
+      if (open)
+        fail("{}: nodes '{}' and '{}' both have size=auto; at most one of the {} can take what the others leave of "
+             "the {} {} of task '{}'",
+             g.source, open->name, p.name, what, want, what, task_name);
+      open = &p;
+    }
+    if (!open) continue;
+    any = true;
+    if (want - fixed < 1)
+      fail("{}: node '{}' has size=auto, but task '{}' has {} {} and the other {} already take {}", g.source,
+           open->name, task_name, want, what, what, fixed);
+    open->size = want - fixed;
+  }
+  if (any) check_model(g, limits);
+}
+
+void require_sizes(const ModelGraph& g) {
+  for (const auto& p : g.populations)
+    if (p.size_auto && p.size <= 0)
+      fail("{}: node '{}' has size=auto, which a task decides: give the task (--task) to build the model", g.source,
+           p.name);
 }
 
 void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name) {

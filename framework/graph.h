@@ -16,6 +16,8 @@ struct PopulationSpec {
   std::string name;
   std::string kind;
   int size = 0;
+  // size=auto (input and output populations): the task decides, through resolve_auto_sizes(); 0 until then.
+  bool size_auto = false;
   std::map<std::string, std::string> attributes;
 };
 
@@ -86,6 +88,15 @@ std::string write_model(const ModelGraph& g);
 
 // Sets every output's loss=auto to `loss` (the task's); fails, naming the node, if an output asks for another.
 void resolve_output_losses(ModelGraph& graph, const std::string& loss, const std::string& task_name);
+
+// Gives the input and output populations with size=auto their sizes from a task with `inputs` inputs and `outputs`
+// outputs: one auto population among the inputs (outputs) takes what the others leave of the task's vector. Two
+// auto populations on one side, or a task too small for the fixed ones, is an InputError naming the model and the
+// task. The model keeps saying size=auto (write_model writes it so), so one model file serves every setting.
+void resolve_auto_sizes(ModelGraph& graph, int inputs, int outputs, const std::string& task_name,
+                        const ModelLimits& limits = {});
+// Fails, naming the node, if a population still has size=auto (a command that builds the model without a task).
+void require_sizes(const ModelGraph& graph);
 
 // Checks structure (sizes and limits, delay-0 cycles, outputs reachable from an input) and fills `order`,
 // `index` and each projection's `copy`.

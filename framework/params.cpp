@@ -1,9 +1,11 @@
 #include "framework/params.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include <fmt/format.h>
 
+#include "framework/checkpoint.h"
 #include "framework/error.h"
 
 namespace credo {
@@ -73,9 +75,33 @@ std::vector<std::string> params_from_arrays(Program<T>& prog, const npy::Named& 
 
 npy::Named read_params(const std::string& path) { return npy::read_npz(path); }
 
+template <class T>
+std::vector<std::string> load_parameters(Program<T>& prog, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string file = path;
+  if (fs::is_directory(path, ec)) {
+    file = (fs::path(path) / "checkpoint.ckpt").string();
+    if (!fs::exists(file, ec)) file = (fs::path(path) / "params.npz").string();
+    if (!fs::exists(file, ec)) fail("{}: the folder holds neither checkpoint.ckpt nor params.npz", path);
+  }
+  if (file.size() < 5 || file.substr(file.size() - 5) != ".ckpt") return params_from_arrays(prog, read_params(file), file);
+  const Checkpoint ck = read_checkpoint(file);
+  check_same_blocks(ck, prog, file);
+  const auto theta = ck.array("theta", file).to_doubles(file);
+  if (static_cast<int>(theta.size()) != prog.param_count())
+    fail("{}: θ holds {} numbers, the model has {} parameters", file, theta.size(), prog.param_count());
+  for (int k = 0; k < prog.param_count(); ++k) prog.params()[k] = static_cast<T>(theta[static_cast<size_t>(k)]);
+  std::vector<std::string> all;
+  for (const auto& b : prog.param_blocks()) all.push_back(b.name);
+  return all;
+}
+
 template npy::Named params_to_arrays<float>(const Program<float>&);
 template npy::Named params_to_arrays<double>(const Program<double>&);
 template std::vector<std::string> params_from_arrays<float>(Program<float>&, const npy::Named&, const std::string&);
 template std::vector<std::string> params_from_arrays<double>(Program<double>&, const npy::Named&, const std::string&);
+template std::vector<std::string> load_parameters<float>(Program<float>&, const std::string&);
+template std::vector<std::string> load_parameters<double>(Program<double>&, const std::string&);
 
 }  // namespace credo

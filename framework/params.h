@@ -25,4 +25,10 @@ std::vector<std::string> params_from_arrays(Program<T>& prog, const npy::Named& 
 // Reads an .npz of parameter blocks (as params_to_arrays writes them, or np.savez(path, **blocks)).
 npy::Named read_params(const std::string& path);
 
+// Sets θ from `path`: a checkpoint file (.ckpt; it must be of this very model, or it is refused naming the first
+// block that differs), a run folder (its checkpoint.ckpt, else its params.npz) or an .npz of blocks (any subset).
+// Returns the blocks set.
+template <class T>
+std::vector<std::string> load_parameters(Program<T>& prog, const std::string& path);
+
 }  // namespace credo

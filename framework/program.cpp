@@ -57,6 +57,7 @@ MatRef<T> columns(Mat<T>& m, Eigen::Index rows, Eigen::Index cols) {
 
 template <class T>
 Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_unique<Workspace>()) {
+  require_sizes(graph_);
   const int np = static_cast<int>(graph_.populations.size());
   const auto& registry = PopulationRegistry::get();
   pops_info_.resize(np);

@@ -136,9 +136,11 @@ Recorder<T>::Recorder(Program<T>& prog, const RecordOptions& o, int steps, int b
     fail("--record would write {:.1f} MB ({} steps x {} sequences), over --record-limit-mb {}: record fewer "
          "sequences (--record-sequences), fewer steps (--eval-steps) or fewer items (--record), or raise the limit",
          mb, steps, seqs_, o.limit_mb);
-  prepare_output_dir(dir_, "--out");
+  // The free space where the recording will go (the nearest folder that exists).
   std::error_code ec;
-  const auto space = std::filesystem::space(dir_, ec);
+  std::filesystem::path probe = std::filesystem::path(dir_);
+  while (!probe.empty() && !std::filesystem::exists(probe, ec)) probe = probe.parent_path();
+  const auto space = std::filesystem::space(probe.empty() ? "." : probe, ec);
   if (!ec && static_cast<double>(space.available) < bytes_ * 1.05)
     fail("--record would write {:.1f} MB into {}, but only {:.1f} MB are free", mb, dir_,
          static_cast<double>(space.available) / (1024.0 * 1024.0));
@@ -152,6 +154,7 @@ void Recorder<T>::begin(const Episode& e, int warmup) {
   if (e.steps != steps_ || e.batch != batch_ || warmup != warmup_)
     throw std::logic_error("Recorder: the episode does not have the shape the recorder was made for");
   episode_ = &e;
+  prepare_output_dir(dir_, "--out");
   for (auto& a : arrays_) a.writer = std::make_unique<npy::StreamWriter>(dir_ + "/" + a.file, a.dtype, a.shape);
 }
 

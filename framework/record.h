@@ -39,8 +39,8 @@ std::vector<std::string> parse_record_items(const std::string& text);
 // [step, sequence, unit] (C order), so x[t, b] is sequence b at step t; index.json lists each array's file,
 // shape, dtype and meaning. Everything is checked on construction (the items, the algorithm, the size guard:
 // an InputError naming --record-limit-mb if the recording would exceed it, or the free disk space), so a run
-// never fails at its end for its recording. Files are written while the evaluation runs and put in place when
-// it ends; index.json last.
+// never fails at its end for its recording. The folder is made when the evaluation begins; files are written
+// while it runs and put in place when it ends, index.json last.
 template <class T>
 class Recorder : public EvalObserver<T> {
  public:

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& result_file_names() {
   static const std::vector<std::string> names = {"config.json",  "model.dot",     "metrics.csv", "params.npz",
-                                                 "summary.json", "alignment.csv", "summary.csv"};
+                                                 "checkpoint.ckpt", "summary.json", "alignment.csv", "summary.csv"};
   return names;
 }
 
@@ -76,6 +76,17 @@ RunFolder::RunFolder(std::string dir, bool overwrite, std::string option) : dir_
     dir_.clear();
     fail("{} {}: the folder is not writable", option, d);
   }
+}
+
+RunFolder RunFolder::adopt(std::string dir) {
+  RunFolder f;
+  f.dir_ = std::move(dir);
+  f.kept_ = true;
+  return f;
+}
+
+void RunFolder::track(const std::string& name) {
+  if (!dir_.empty() && std::find(written_.begin(), written_.end(), name) == written_.end()) written_.push_back(name);
 }
 
 RunFolder::RunFolder(RunFolder&& o) noexcept

@@ -27,6 +27,8 @@ class RunFolder {
  public:
   RunFolder() = default;  // no folder: write() does nothing
   RunFolder(std::string dir, bool overwrite, std::string option = "--out");
+  // The folder of a run being resumed: it already holds that run's results, which stay whatever happens.
+  static RunFolder adopt(std::string dir);
   RunFolder(const RunFolder&) = delete;
   RunFolder& operator=(const RunFolder&) = delete;
   RunFolder(RunFolder&& other) noexcept;
@@ -38,6 +40,8 @@ class RunFolder {
   // Writes DIR/name atomically.
   void write(const std::string& name, const std::string& content);
   bool wrote_anything() const { return !written_.empty(); }
+  // A file this run wrote itself (a checkpoint, written and flushed its own way): taken back like the others.
+  void track(const std::string& name);
   // The run produced results (finished, interrupted, diverged, or failed after measuring something): keep them.
   void keep() { kept_ = true; }
   // Removes what this run wrote and the folders it created (if empty); what the destructor does unless kept.

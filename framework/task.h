@@ -60,6 +60,9 @@ class Task {
   // Extra evaluation metrics of an episode this task generated, given the network's outputs on it (laid out like
   // e.target; logits for the cross-entropy losses). The same names in the same order on every call; default none.
   virtual std::vector<Metric> metrics(const Episode& /*e*/, const Eigen::MatrixXd& /*outputs*/) const { return {}; }
+  // Named loss levels worth comparing with besides chance, e.g. the best loss of a predictor that remembers only
+  // part of what the task needs (summary.json records them; credo plot draws them). Default none.
+  virtual std::vector<Metric> reference_losses() const { return {}; }
 };
 
 // Makes a task from its resolved options and a seed; the task owns its random generator.

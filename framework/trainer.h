@@ -36,7 +36,32 @@ struct TrainConfig {
   // evaluations in a row or at the last one (0: only a non-finite loss or parameter counts).
   double divergence_factor = 100;
   std::map<std::string, std::string> limits;  // ModelLimits overrides (graph.h), name -> value
+
+  std::string model_text;  // the model's DOT text; when set, used instead of reading `model` (a rerun's model_dot)
+  // The learning rate over the run (OptimizerConfig): constant, step[:every=N][:factor=F] or cosine[:min=F], a
+  // linear warm-up over the first `warmup` updates, and decoupled weight decay.
+  std::string lr_schedule = "constant";
+  long warmup = 0;
+  double weight_decay = 0;
+  // Checkpoints (framework/checkpoint.h): OUT/checkpoint.ckpt every `checkpoint_every` updates (0: only at the
+  // end) and when the run ends; with keep_checkpoints, each also as OUT/checkpoints/update-N.ckpt.
+  long checkpoint_every = 0;
+  bool keep_checkpoints = false;
+  std::string resume;     // continue the run this checkpoint file saved, in `out`
+  std::string init_from;  // start from the parameters of a checkpoint, a run folder or an .npz of blocks
+  // Record the final evaluation (framework/record.h) into OUT/record: items, sequences, size limit, and the
+  // algorithm whose gradient norms grad_norm records (empty: the run's).
+  std::string record;
+  int record_sequences = 16;
+  double record_limit_mb = 1024;
+  std::string record_algorithm;
+  double progress_every = 30;  // seconds between progress lines when stderr is not a terminal
 };
+
+// The configuration as config.json records it and back: `credo train --config DIR/config.json` reruns a run, and
+// a checkpoint carries it. Fields missing from the JSON keep their defaults; one of the wrong type, or an unknown
+// key, is an InputError naming `where`.
+TrainConfig config_from_json(const nlohmann::json& j, const std::string& where);
 
 struct TrainResult {
   // finished | diverged (a non-finite loss or parameter, or a loss far above chance: training stopped there) |
@@ -56,11 +81,13 @@ struct TrainResult {
   nlohmann::json summary;
 };
 
-// Checks everything (model, task, algorithm, options, output folder) before the first step, then trains.
+// Checks everything (model, task, algorithm, options, output folder, a checkpoint to resume or start from)
+// before the first step, then trains.
 // Stops early, with the status saying why, on divergence or when a stop signal arrives (framework/signals.h).
 // Writes config.json and model.dot before the first step, metrics.csv at every evaluation and summary.json
 // at the end; if an error ends the run, what it wrote is removed, unless it had already updated the weights:
-// then its measurements stay beside a summary.json with "status": "failed".
+// then its measurements stay beside a summary.json with "status": "failed". A run resumed from a checkpoint
+// ends with the same numbers, bit for bit, as the run that was not interrupted.
 TrainResult train(const TrainConfig& config);
 
 // "name", "name:k=v:k=v" or "name:k=v,k=v" -> name and options, as used by --algos lists.

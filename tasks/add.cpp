@@ -81,6 +81,11 @@ class AddTask final : public Task {
   // Cross-entropy against a soft target includes the target's own entropy, so the memoryless optimum (output
   // E[p] = 0.625 everywhere) scores H(E[p]), not the mean of H(p).
   double chance_loss() const override { return add_task_loss_with_lags(t1_, t2_, false, false); }
+  // The best a predictor remembering only x[t - t1] can do, and the optimum (remembering both lags).
+  std::vector<Metric> reference_losses() const override {
+    return {{"first_lag_only", add_task_loss_with_lags(t1_, t2_, true, false)},
+            {"both_lags", add_task_loss_with_lags(t1_, t2_, true, true)}};
+  }
 
   Episode sample(int batch, int steps) override {
     if (steps <= 0) fail("task 'add': streaming sample needs steps > 0, got {}", steps);

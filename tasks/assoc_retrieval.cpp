@@ -36,6 +36,9 @@ class AssocRetrievalTask final : public Task {
   // digits were shown, not which letter each followed, does better: uniform over the shown digits, ln pairs
   // (ln 4, accuracy 0.25, with the paper's four pairs): a reference level, not the chance level.
   double chance_loss() const override { return std::log(static_cast<double>(kDigits)); }
+  std::vector<Metric> reference_losses() const override {
+    return {{"shown_digits_only", std::log(static_cast<double>(pairs_))}};
+  }
 
   Episode sample(int batch, int /*steps*/) override {
     if (batch <= 0) fail("task 'assoc_retrieval': batch must be positive, got {}", batch);

@@ -23,7 +23,8 @@ INSTANTIATE_TEST_SUITE_P(Builtin, TaskSuite,
 
 INSTANTIATE_TEST_SUITE_P(Builtin, AlgorithmSuite,
                          ::testing::Values("bptt", "tbptt:k1=2:k2=3", "tbptt:k1=1:k2=1", "replay:every=2", "rtrl",
-                                           "uoro", "kf_rtrl", "snap:n=1", "snap:n=2", "rflo", "readout", "sab"),
+                                           "uoro", "kf_rtrl", "snap:n=1", "snap:n=2", "rflo", "readout", "sab", "eprop",
+                                           "eprop:feedback=symmetric", "eprop:feedback=adaptive"),
                          [](const auto& info) { return name_of(info.param); });
 
 }  // namespace credo::testing

@@ -129,7 +129,7 @@ TEST_F(Workbench, BadInputIsRefusedWithStatusTwo) {
     EXPECT_EQ(o.status, 2) << args << "\n" << o.output;
     EXPECT_NE(o.output.find(needle), std::string::npos) << args << "\n" << o.output;
   };
-  expect2("eval --run " + path("nothing"), "not a folder");
+  expect2("eval --run " + path("nothing"), "neither a run folder nor a checkpoint file");
   expect2("eval --model " + kSource + "/models/lstm.dot --task delayed_recall", "--params");
   expect2("eval --run " + run + " --record states", "--record needs --out");
   expect2("eval --run " + run + " --record states,weights --out " + path("x"), "unknown item 'weights'");
@@ -147,6 +147,52 @@ TEST_F(Workbench, BadInputIsRefusedWithStatusTwo) {
   expect2("eval --model " + kSource + "/models/gru.dot --params " + path("p.npz") + " --task delayed_recall",
           "shape (128,), but block 'b[h]' is a vector of 96");
   expect2("params " + kSource + "/models/lstm.dot --export " + path("p.txt"), "ending in .npz");
+}
+
+// size=auto: one model file for every setting of a task, sized by the task when it is built.
+TEST_F(Workbench, AutoSizesComeFromTheTask) {
+  const std::string model = write("auto.dot",
+                                  "digraph a { x [kind=input size=auto]; h [kind=lstm size=8]; y [kind=output size=auto]; "
+                                  "x -> h; h -> h [delay=1]; h -> y; }");
+  for (const char* setting : {"--task-opt values=4", "--task-opt values=9"}) {
+    const auto o = credo("train --model " + model + " --task delayed_recall " + setting +
+                         " --task-opt delay=2 --algo bptt --steps 3 --batch 4 --eval-batch 8 --overwrite --out " +
+                         path("run"));
+    ASSERT_EQ(o.status, 0) << o.output;
+  }
+  // The run records the model as written (auto), and everything that reads it back sizes it from the run's task.
+  const auto config = nlohmann::json::parse(slurp(dir_ / "run/config.json"));
+  EXPECT_NE(config["model_dot"].get<std::string>().find("size=auto"), std::string::npos);
+  EXPECT_EQ(credo("eval --run " + path("run")).status, 0);
+  EXPECT_NE(credo("params " + path("run")).output.find("W[h -> y]"), std::string::npos);
+  auto o = credo("train --config " + path("run/config.json") + " --task-opt values=5 --out " + path("again"));
+  EXPECT_EQ(o.status, 0) << o.output;
+  o = credo("graph " + model + " --task copy --task-opt symbols=6");
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("inputs 8, outputs 6"), std::string::npos) << o.output;
+  EXPECT_EQ(credo("check --model " + model + " --task delayed_recall --steps 3").status, 0);
+  auto expect2 = [&](const std::string& args, const std::string& needle) {
+    const auto r = credo(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+  };
+  expect2("check --model " + model, "has size=auto, which a task decides");
+  const std::string hidden = write("hidden.dot",
+                                   "digraph a { x [kind=input size=2]; h [kind=tanh size=auto]; y [kind=output size=2]; "
+                                   "x -> h; h -> y; }");
+  expect2("graph " + hidden, "size=auto is for input and output populations");
+  const std::string two = write("two.dot",
+                                "digraph a { x [kind=input size=auto]; u [kind=input size=auto]; h [kind=tanh size=3]; "
+                                "y [kind=output size=auto]; x -> h; u -> h; h -> y; }");
+  expect2("train --model " + two + " --task add --algo rtrl --out " + path("two"), "both have size=auto");
+  const std::string fixed = write("fixed.dot",
+                                  "digraph a { x [kind=input size=3]; u [kind=input size=auto]; h [kind=tanh size=3]; "
+                                  "y [kind=output size=auto]; x -> h; u -> h; h -> y; }");
+  expect2("train --model " + fixed + " --task add --algo rtrl --out " + path("fixed"), "already take 3");
+  // One fixed input and an auto one: the auto one takes the rest.
+  o = credo("graph " + fixed + " --task delayed_recall");
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("inputs 6"), std::string::npos) << o.output;
 }
 
 }  // namespace

@@ -418,6 +418,33 @@ class Eprop final : public CreditAlgorithm<T> {
   }
 
   static constexpr int kMaxSlots = 8, kMaxReadouts = 8;
+
+ public:
+  // Everything carried between steps: the traces, the filtered traces and learning signals, learned feedback
+  // matrices, the regularisation's running sums and the step counts since the last chunk end.
+  bool visit_state(StateVisitor<T>& v) override {
+    v.matrix("s", this->s_);
+    for (size_t q = 0; q < targets_.size(); ++q) {
+      auto& t = targets_[q];
+      const std::string p = fmt::format("target.{}.", q);
+      v.matrices(p + "eps", t.eps);
+      for (size_t r = 0; r < t.readouts.size(); ++r) {
+        auto& ro = t.readouts[r];
+        const std::string rp = fmt::format("{}readout.{}.", p, r);
+        v.matrix(rp + "filtered", ro.filtered);
+        v.matrix(rp + "signal", ro.signal);
+        v.matrix(rp + "feedback", ro.pathway.matrix());
+      }
+      v.vector(p + "trace_sum", t.trace_sum);
+      v.vector(p + "spikes", t.spikes);
+    }
+    v.matrix("err", err_);
+    v.number("steps", steps_);
+    v.real("scored", scored_);
+    return true;
+  }
+
+ private:
   const std::string feedback_;
   const FeedbackRule rule_;
   const T feedback_lr_;
