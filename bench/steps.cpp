@@ -22,8 +22,6 @@
 // buffers freed within a step (Eigen's GEMM packing blocks) nor the Program's own parameters.
 //
 // Everything runs on one thread: Eigen is built without OpenMP here, and nothing in credo starts threads.
-#include <malloc.h>
-#include <time.h>
 
 #include <chrono>
 #include <cstdio>
@@ -37,6 +35,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "bench/bench_util.h"
 #include "framework/credit.h"
 #include "framework/gradcheck.h"
 #include "framework/graph.h"
@@ -68,17 +67,8 @@ std::string tanh_model(int hidden, int input) {
       input, hidden);
 }
 
-// Bytes currently allocated through malloc (all arenas, plus chunks served by mmap).
-double live_heap_bytes() {
-  const struct mallinfo2 m = mallinfo2();
-  return static_cast<double>(m.uordblks + m.hblkhd);
-}
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using bench::live_heap_bytes;
+using bench::thread_cpu_seconds;
 
 template <class T>
 void run_case(benchmark::State& state, const Case& c) {
@@ -90,21 +80,12 @@ void run_case(benchmark::State& state, const Case& c) {
     prog.init_params(rng);
 
     const int steps = c.episodic ? kEpisode : kStream;
-    std::normal_distribution<double> normal(0.0, 1.0);
-    std::vector<Mat<T>> x(steps), target(steps);
-    for (int t = 0; t < steps; ++t) {
-      x[t].resize(prog.input_size(), c.batch);
-      target[t].resize(prog.output_size(), c.batch);
-      for (auto& v : x[t].reshaped()) v = static_cast<T>(normal(rng));
-      for (auto& v : target[t].reshaped()) v = static_cast<T>(normal(rng));
-    }
+    const bench::RandomSequence<T> data(prog, steps, c.batch, rng);
+    const auto& x = data.x;
+    const auto& target = data.target;
     const Mat<T> mask = Mat<T>::Ones(1, c.batch);
     Vec<T> grad = Vec<T>::Zero(prog.param_count());
-    {
-      // Grow the Program's forward buffers first, so mem_bytes counts what the algorithm adds.
-      Frame<T> f = prog.make_frame(c.batch);
-      prog.forward(prog.zero_state(c.batch), x[0], f);
-    }
+    bench::grow_forward_buffers(prog, x[0], c.batch);  // so mem_bytes counts what the algorithm adds
 
     const double heap_before = live_heap_bytes();
     auto algo = make_algorithm<T>(c.algorithm, {}, prog);
@@ -189,6 +170,9 @@ void register_cases() {
 }
 
 }  // namespace
+
+void register_module_cases();  // bench/modules.cpp
+
 }  // namespace credo
 
 int main(int argc, char** argv) {
@@ -196,6 +180,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   credo::register_cases();
+  credo::register_module_cases();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -275,11 +275,11 @@ int eval_command(const Args& args) {
       "eval-steps", po::value(&eval_steps), "held-out stream length of a streaming task (default: the run's, else 2000)")(
       "precision", po::value(&precision), "float | double (default: the run's, else float)")(
       "record", po::value(&record_items)->implicit_value("states,outputs,loss"),
-      "record per step: states, outputs, loss, grad_norm or all (comma-separated; alone: states,outputs,loss) "
+      "record per step: states, outputs, loss, grad_norm, traces, or all (all but traces) (comma-separated; alone: states,outputs,loss) "
       "into OUT/record")(
       "record-sequences", po::value(&a.record.sequences)->default_value(16), "sequences (streams) to record")(
       "record-algo", po::value(&a.record.algorithm)->default_value("bptt"),
-      "the algorithm whose gradient norms grad_norm records, name or name:k=v")(
+      "the algorithm whose gradient norms (grad_norm) and trace summaries (traces) are recorded, name or name:k=v")(
       "record-limit-mb", po::value(&a.record.limit_mb)->default_value(1024.0),
       "refuse a recording larger than this (MB)")(
       "out", po::value(&a.out), "results folder: eval.json and record/ (needed with --record)");

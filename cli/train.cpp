@@ -157,10 +157,10 @@ int train_command(const Args& args) {
       "init-from", po::value(&p.config.init_from),
       "start from the parameters of a checkpoint, a run folder or an .npz of blocks (a new run)")(
       "record", po::value(&p.config.record)->implicit_value("states,outputs,loss"),
-      "record the final evaluation step by step into OUT/record: states, outputs, loss, grad_norm or all")(
+      "record the final evaluation step by step into OUT/record: states, outputs, loss, grad_norm, traces, or all (all but traces)")(
       "record-sequences", po::value(&p.config.record_sequences)->default_value(16), "sequences (streams) to record")(
       "record-algo", po::value(&p.config.record_algorithm),
-      "the algorithm whose gradient norms grad_norm records (default: the run's)")(
+      "the algorithm whose gradient norms (grad_norm) and trace summaries (traces) are recorded (default: the run's)")(
       "record-limit-mb", po::value(&p.config.record_limit_mb)->default_value(1024.0),
       "refuse a recording larger than this (MB)");
   po::variables_map vm;

@@ -99,6 +99,11 @@ class CreditAlgorithm {
     return false;
   }
 
+  // The credit-carrying quantities worth watching over a sequence (eligibility traces, an influence matrix and
+  // its approximations, learned feedback weights), shown to `v` by name; `--record traces` summarises each per
+  // step. Default: none (BPTT, truncations and replay carry stored trajectories, not traces).
+  virtual void visit_traces(StateVisitor<T>& v) { (void)v; }
+
  protected:
   // Runs the step forward from s_ into frame_, records the loss and writes the scaled output cotangent dy_.
   void forward_and_loss(const ConstMatRef<T>& x, const ConstMatRef<T>& target, const ConstMatRef<T>& mask) {

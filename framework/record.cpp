@@ -16,7 +16,7 @@ namespace credo {
 namespace {
 
 const std::vector<std::string>& record_items() {
-  static const std::vector<std::string> items = {"states", "outputs", "loss", "grad_norm"};
+  static const std::vector<std::string> items = {"states", "outputs", "loss", "grad_norm", "traces"};
   return items;
 }
 
@@ -32,6 +32,39 @@ std::string file_name(const std::string& name) {
   return s;
 }
 
+// The names of the quantities an algorithm shows to visit_traces (its eligibility traces, influence matrix,
+// feedback matrices; the network's state s is skipped), and per name the RMS and the largest magnitude of its
+// entries: the trace summaries of `traces`.
+template <class T>
+class TraceSummary : public StateVisitor<T> {
+ public:
+  std::vector<std::string> names;
+  std::vector<double> rms, max_abs;
+  bool collecting = true;
+
+  void matrix(const std::string& name, Mat<T>& m) override { take(name, m.data(), m.size()); }
+  void vector(const std::string& name, Vec<T>& v) override { take(name, v.data(), v.size()); }
+  void number(const std::string&, std::int64_t&) override {}
+  void number(const std::string&, std::uint64_t&) override {}
+  void real(const std::string&, double&) override {}
+  void generator(const std::string&, std::mt19937_64&) override {}
+
+ private:
+  void take(const std::string& name, const T* data, Eigen::Index n) {
+    if (name == "s") return;
+    if (collecting) {
+      names.push_back(name);
+      return;
+    }
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) return;  // carried from a later step on (stored frames): not summarised
+    const auto k = static_cast<size_t>(it - names.begin());
+    const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> a(data, n);
+    rms[k] = n > 0 ? std::sqrt(static_cast<double>(a.square().sum()) / static_cast<double>(n)) : 0.0;
+    max_abs[k] = n > 0 ? static_cast<double>(a.abs().maxCoeff()) : 0.0;
+  }
+};
+
 }  // namespace
 
 bool RecordOptions::has(const std::string& item) const {
@@ -42,8 +75,9 @@ std::vector<std::string> parse_record_items(const std::string& text) {
   std::vector<std::string> out;
   for (const auto& item : split_list(text, ",")) {
     if (item == "all") {
+      // Everything but traces, which only some algorithms have.
       for (const auto& k : record_items())
-        if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+        if (k != "traces" && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
       continue;
     }
     if (std::find(record_items().begin(), record_items().end(), item) == record_items().end())
@@ -114,9 +148,32 @@ Recorder<T>::Recorder(Program<T>& prog, const RecordOptions& o, int steps, int b
                    {S, B, prog.output_size()}, dt);
   if (o.has("loss"))
     loss_ = add("loss", "each sequence's loss at each step, summed over outputs; 0 where mask is 0", {S, B}, dt);
-  if (o.has("grad_norm")) {
+  if (o.has("grad_norm") || o.has("traces")) {
     const auto [name, opts] = parse_algorithm_spec(o.algorithm);
     algo_ = make_algorithm<T>(name, opts, prog);
+  }
+  if (o.has("traces")) {
+    TraceSummary<T> names;
+    algo_->reset(seqs_);
+    algo_->visit_traces(names);
+    if (names.names.empty())
+      fail("--record traces: {} carries no traces (no eligibility traces, influence matrix or feedback weights to "
+           "summarise); choose an algorithm that does with --record-algo, e.g. eprop, rflo, rtrl, uoro",
+           o.algorithm);
+    trace_names_ = names.names;
+    const auto n = static_cast<std::int64_t>(trace_names_.size());
+    traces_rms_ = add("traces_rms",
+                      fmt::format("per step and carried quantity of {} (axis 1, in the order of 'quantities': its "
+                                  "eligibility traces, influence matrix, feedback weights, ...), the root mean square "
+                                  "of its entries after the step, along the recorded sequences with the weights fixed",
+                                  o.algorithm),
+                      {S, n}, "<f8", {{"algorithm", o.algorithm}, {"quantities", trace_names_}});
+    traces_max_ = add("traces_max_abs",
+                      fmt::format("per step and carried quantity of {}, the largest magnitude among its entries",
+                                  o.algorithm),
+                      {S, n}, "<f8", {{"algorithm", o.algorithm}, {"quantities", trace_names_}});
+  }
+  if (o.has("grad_norm")) {
     nlohmann::json blocks = nlohmann::json::array();
     for (const auto& b : prog.param_blocks()) blocks.push_back(b.name);
     const auto nb = static_cast<std::int64_t>(prog.param_blocks().size());
@@ -210,16 +267,27 @@ void Recorder<T>::end() {
       arrays_[array].writer->write(norms.data(), norms.size());
       g.setZero();
     };
+    TraceSummary<T> summary;
+    summary.names = trace_names_;
+    summary.collecting = false;
+    summary.rms.assign(trace_names_.size(), 0.0);
+    summary.max_abs.assign(trace_names_.size(), 0.0);
     algo_->reset(B);
     for (int t = 0; t < e.steps; ++t) {
       const Eigen::Index col = static_cast<Eigen::Index>(t) * e.batch;
       const Mat<T> x = e.x.middleCols(col, B).cast<T>(), target = e.target.middleCols(col, B).cast<T>(),
                    mask = t < warmup_ ? Mat<T>::Zero(1, B) : Mat<T>(e.mask.middleCols(col, B).cast<T>());
       algo_->step(x, target, mask, g);
-      measure(grad_);
+      if (grad_ >= 0) measure(grad_);
+      g.setZero();
+      if (traces_rms_ >= 0) {
+        algo_->visit_traces(summary);
+        arrays_[traces_rms_].writer->write(summary.rms.data(), summary.rms.size());
+        arrays_[traces_max_].writer->write(summary.max_abs.data(), summary.max_abs.size());
+      }
     }
     algo_->end_chunk(true, g);
-    measure(grad_end_);
+    if (grad_end_ >= 0) measure(grad_end_);
   }
   nlohmann::ordered_json arrays = nlohmann::ordered_json::object();
   for (auto& a : arrays_) {

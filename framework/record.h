@@ -1,5 +1,5 @@
 // Per-step recordings of a network on evaluation sequences (`--record`): states, outputs, losses and gradient
-// norms as .npy arrays with a JSON index, which numpy loads without credo.
+// norms and trace summaries as .npy arrays with a JSON index, which numpy loads without credo.
 #pragma once
 
 #include <map>
@@ -23,11 +23,14 @@ namespace credo {
 //   grad_norm  per step and parameter block, the norm of the gradient an algorithm emits when run along the
 //              recorded sequences with the weights fixed (`algorithm`; online algorithms emit every step, BPTT at
 //              the end: its gradient is in grad_norm_end)
+//   traces     per step and quantity the same algorithm carries besides the network's state (e-prop's and
+//              RFLO's eligibility traces, RTRL's influence matrix, UORO's vectors, learned feedback matrices),
+//              the RMS and largest magnitude of its entries
 struct RecordOptions {
-  std::vector<std::string> what;  // any of: states, outputs, loss, grad_norm
+  std::vector<std::string> what;  // any of: states, outputs, loss, grad_norm, traces
   int sequences = 16;             // the first this many held-out sequences (streams) are recorded
   double limit_mb = 1024;         // refuse to record more than this
-  std::string algorithm = "bptt";  // for grad_norm: "name" or "name:k=v:k=v"
+  std::string algorithm = "bptt";  // for grad_norm and traces: "name" or "name:k=v:k=v"
 
   bool has(const std::string& item) const;
 };
@@ -82,6 +85,8 @@ class Recorder : public EvalObserver<T> {
   std::vector<Array> arrays_;
   std::vector<Slice> slices_;
   int inputs_ = -1, targets_ = -1, mask_ = -1, outputs_ = -1, loss_ = -1, grad_ = -1, grad_end_ = -1;
+  int traces_rms_ = -1, traces_max_ = -1;
+  std::vector<std::string> trace_names_;
   const Episode* episode_ = nullptr;
   double bytes_ = 0;
   Mat<T> buf_, y_;

@@ -1,6 +1,8 @@
 // numpy's .npy/.npz formats (framework/npy.h), parameters per block (framework/params.h) and the recorder
 // (framework/record.h): read back in C++ and by numpy itself.
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include <fmt/format.h>
@@ -257,19 +259,35 @@ TEST(Params, ImportsCOrderAndSingleBlocksAndChecksThem) {
   EXPECT_EQ(p.params(), now);  // a refused import changes nothing
 }
 
+// The small model with random weights and its evaluation on short delayed-recall sequences.
+struct RecordedModel {
+  TrainConfig c = config();
+  std::unique_ptr<Task> task = make_task(c.task, c.task_options, c.seed);
+  Program<double> prog{parse_model(kModel, "m.dot")};
+  Evaluator<double> ev{initialised(prog), c, *task};
+
+  static TrainConfig config() {
+    TrainConfig c;
+    c.task = "delayed_recall";
+    c.task_options = {{"values", "2"}, {"items", "2"}, {"delay", "3"}};
+    c.eval_batch = 5;
+    return c;
+  }
+  static Program<double>& initialised(Program<double>& p) {
+    std::mt19937_64 rng(4);
+    p.init_params(rng);
+    return p;
+  }
+};
+
 // The recorder on a small model: shapes, the state against the Program run by hand, the loss against the
 // evaluation's, BPTT's recorded gradient norm against BPTT's gradient, and the size guard.
 TEST_F(Npy, RecorderRecordsWhatTheNetworkDid) {
-  const ModelGraph g = parse_model(kModel, "m.dot");
-  TrainConfig c;
-  c.task = "delayed_recall";
-  c.task_options = {{"values", "2"}, {"items", "2"}, {"delay", "3"}};
-  c.eval_batch = 5;
-  auto task = make_task(c.task, c.task_options, c.seed);
-  Program<double> prog(g);
-  std::mt19937_64 rng(4);
-  prog.init_params(rng);
-  Evaluator<double> ev(prog, c, *task);
+  RecordedModel model;
+  const TrainConfig& c = model.c;
+  auto& task = model.task;
+  Program<double>& prog = model.prog;
+  Evaluator<double>& ev = model.ev;
   RecordOptions o;
   o.what = parse_record_items("all");
   o.sequences = 3;
@@ -347,6 +365,73 @@ TEST_F(Npy, RecorderRecordsWhatTheNetworkDid) {
                      "--record-limit-mb");
   EXPECT_FALSE(fs::exists(dir_ / "big"));
   expect_input_error([&] { parse_record_items("states,weights"); }, "unknown item 'weights'");
+}
+
+// `traces`: per step, the RMS and largest magnitude of every quantity the algorithm carries besides s, against
+// e-prop run by hand along the same sequences; an algorithm that carries nothing else is refused.
+TEST_F(Npy, RecorderSummarisesAnAlgorithmsTraces) {
+  RecordedModel model;
+  const TrainConfig& c = model.c;
+  auto& task = model.task;
+  Program<double>& prog = model.prog;
+  Evaluator<double>& ev = model.ev;
+  RecordOptions o;
+  o.what = parse_record_items("traces,grad_norm");
+  o.algorithm = "eprop:feedback=random";
+  o.sequences = 3;
+  Recorder<double> rec(prog, o, ev.steps(), ev.batch(), ev.warmup(), path("tr"));
+  ev.run(&rec);
+  const auto index = nlohmann::json::parse(slurp(dir_ / "tr/index.json"));
+  const auto names = index["arrays"]["traces_rms"]["quantities"].get<std::vector<std::string>>();
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(index["arrays"]["traces_max_abs"]["quantities"], index["arrays"]["traces_rms"]["quantities"]);
+  EXPECT_TRUE(std::find(names.begin(), names.end(), "s") == names.end());
+  EXPECT_TRUE(std::find(names.begin(), names.end(), "target.0.eps.0") != names.end());
+  const auto rms = npy::read_npy(path("tr/traces_rms.npy")), mx = npy::read_npy(path("tr/traces_max_abs.npy"));
+  const int T = ev.steps(), B = 3, n = static_cast<int>(names.size());
+  EXPECT_EQ(rms.shape, (std::vector<std::int64_t>{T, n}));
+  EXPECT_EQ(mx.shape, (std::vector<std::int64_t>{T, n}));
+  const auto r = rms.to_doubles("rms"), m = mx.to_doubles("max");
+
+  // The same by hand.
+  struct ByHand : StateVisitor<double> {
+    std::map<std::string, std::pair<double, double>> got;
+    void matrix(const std::string& k, Mat<double>& a) override { take(k, a.reshaped()); }
+    void vector(const std::string& k, Vec<double>& a) override { take(k, a); }
+    void take(const std::string& k, const Eigen::VectorXd& a) {
+      got[k] = a.size() == 0 ? std::pair{0.0, 0.0}
+                             : std::pair{std::sqrt(a.squaredNorm() / static_cast<double>(a.size())), a.cwiseAbs().maxCoeff()};
+    }
+    void number(const std::string&, std::int64_t&) override {}
+    void number(const std::string&, std::uint64_t&) override {}
+    void real(const std::string&, double&) override {}
+    void generator(const std::string&, std::mt19937_64&) override {}
+  } by_hand;
+  auto eval_task = make_eval_task(c, *task);
+  const Episode ep = eval_task->sample(c.eval_batch, 0);
+  auto algo = make_algorithm<double>("eprop", {{"feedback", "random"}}, prog);
+  algo->reset(B);
+  Eigen::VectorXd grad = Eigen::VectorXd::Zero(prog.param_count());
+  double worst = 0, largest = 0;
+  for (int t = 0; t < T; ++t) {
+    const auto col = static_cast<Eigen::Index>(t) * ep.batch;
+    algo->step(ep.x.middleCols(col, B), ep.target.middleCols(col, B), ep.mask.middleCols(col, B), grad);
+    algo->visit_traces(by_hand);
+    for (int k = 0; k < n; ++k) {
+      const auto [want_rms, want_max] = by_hand.got.at(names[static_cast<size_t>(k)]);
+      worst = std::max({worst, std::abs(r[static_cast<size_t>(t * n + k)] - want_rms),
+                        std::abs(m[static_cast<size_t>(t * n + k)] - want_max)});
+      largest = std::max(largest, want_max);
+    }
+  }
+  EXPECT_LE(worst, 1e-12);
+  EXPECT_GT(largest, 0);  // the traces moved
+
+  o.algorithm = "bptt";
+  o.what = {"traces"};
+  expect_input_error([&] { Recorder<double>(prog, o, ev.steps(), ev.batch(), ev.warmup(), path("none")); },
+                     "--record traces: bptt carries no traces");
+  EXPECT_EQ(parse_record_items("all").size(), 4u);  // all but traces
 }
 
 }  // namespace

@@ -30,18 +30,19 @@ std::string temp_dir(const std::string& name) {
 
 // Random-feedback e-prop with firing-rate regularisation on the full-size task (2250 ms trials, 1050 ms between
 // the last cue and the recall), Adam 0.005, batch 32: Bellec et al. report under 7 % error within 200-500
-// updates of batch 64; here the decision accuracy passes 0.9 within 150 updates of batch 32.
+// updates of batch 64. Here, measured every 25 updates on two seeds, the decision accuracy passes 0.9 from
+// update 175 on (seed 1: 0.85 at 150, 0.94-0.98 from 175 to 250; seed 2: 0.90-0.96 from 75 on).
 double cue_accumulation_decision_accuracy(const char* model_file) {
   TrainConfig c;
   c.model = model(model_file);
   c.task = "cue_accumulation";
   c.algorithm = "eprop";
   c.algorithm_options = {{"feedback", "random"}, {"reg", "1"}};
-  c.steps = 150;
+  c.steps = 250;
   c.batch = 32;
   c.optimizer = "adam";
   c.lr = 0.005;
-  c.eval_every = 150;
+  c.eval_every = 250;
   c.eval_batch = 128;
   c.out = temp_dir(model_file);
   train(c);

@@ -422,6 +422,9 @@ class Eprop final : public CreditAlgorithm<T> {
  public:
   // Everything carried between steps: the traces, the filtered traces and learning signals, learned feedback
   // matrices, the regularisation's running sums and the step counts since the last chunk end.
+  // Everything it carries besides s is traces (the summary skips s, generators and counters).
+  void visit_traces(StateVisitor<T>& v) override { visit_state(v); }
+
   bool visit_state(StateVisitor<T>& v) override {
     v.matrix("s", this->s_);
     for (size_t q = 0; q < targets_.size(); ++q) {

@@ -129,6 +129,9 @@ class KfRtrl final : public CreditAlgorithm<T> {
     return true;
   }
 
+  // Everything it carries besides s is traces (the summary skips s, generators and counters).
+  void visit_traces(StateVisitor<T>& v) override { visit_state(v); }
+
   bool visit_state(StateVisitor<T>& v) override {
     v.matrix("s", this->s_);
     v.generator("rng", rng_);

@@ -192,6 +192,9 @@ class Rflo final : public CreditAlgorithm<T> {
   }
 
   // The output error and learning signals are recomputed at every step; the traces persist.
+  // Everything it carries besides s is traces (the summary skips s, generators and counters).
+  void visit_traces(StateVisitor<T>& v) override { visit_state(v); }
+
   bool visit_state(StateVisitor<T>& v) override {
     v.matrix("s", this->s_);
     v.matrix("trace", trace_);

@@ -39,6 +39,9 @@ class Rtrl final : public CreditAlgorithm<T> {
 
   const Mat<T>& influence(int b) const { return gamma_[b]; }
 
+  // Everything it carries besides s is traces (the summary skips s, generators and counters).
+  void visit_traces(StateVisitor<T>& v) override { visit_state(v); }
+
   bool visit_state(StateVisitor<T>& v) override {
     v.matrix("s", this->s_);
     v.matrices("gamma", gamma_);

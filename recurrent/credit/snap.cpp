@@ -61,6 +61,9 @@ class Snap final : public CreditAlgorithm<T> {
 
   std::string cost_note() const override { return note_; }
 
+  // Everything it carries besides s is traces (the summary skips s, generators and counters).
+  void visit_traces(StateVisitor<T>& v) override { visit_state(v); }
+
   bool visit_state(StateVisitor<T>& v) override {
     v.matrix("s", this->s_);
     v.matrices("gamma", gamma_);
