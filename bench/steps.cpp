@@ -172,6 +172,7 @@ void register_cases() {
 }  // namespace
 
 void register_module_cases();  // bench/modules.cpp
+void register_spike_cases();   // bench/spikes.cpp
 
 }  // namespace credo
 
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   credo::register_cases();
   credo::register_module_cases();
+  credo::register_spike_cases();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -106,6 +106,7 @@ Program<T>::Program(const ModelGraph& graph) : graph_(graph), ws_(std::make_uniq
       info.jac_rows = info.shape.jac_rows();
     }
     if (info.role == Role::output) loss_kind_[i] = parse_loss(impl_[i]->loss(), where);
+    info.sparse_source = !info.module && (info.role == Role::input || info.shape.surrogate);
   }
   // Which populations are carried in s, and how long their delay lines are.
   std::vector<int> max_delay(np, 0);
@@ -347,9 +348,24 @@ void Program<T>::fill_drive(int p, const Frame<T>& f, const ConstMatRef<T>& s_pr
   for (int k : info.projections_in) {
     const auto& e = projs_[k];
     auto out = d.middleRows(e.drive_row, e.rows);
-    if (e.delay == 0) out.noalias() += weight(e) * f.z.middleRows(source_row(e), e.cols);
-    else out.noalias() += weight(e) * s_prev.middleRows(source_row(e), e.cols);
+    const ConstMatRef<T> src = e.delay == 0 ? ConstMatRef<T>(f.z.middleRows(source_row(e), e.cols))
+                                            : ConstMatRef<T>(s_prev.middleRows(source_row(e), e.cols));
+    if (sparse_drive_ && pops_info_[e.source].sparse_source && add_sparse_product(weight(e), src, out)) continue;
+    out.noalias() += weight(e) * src;
   }
+}
+
+template <class T>
+bool Program<T>::add_sparse_product(const ConstMatRef<T>& w, const ConstMatRef<T>& src, MatRef<T> out) {
+  const Eigen::Index m = src.rows(), B = src.cols();
+  Eigen::Index nonzero = 0;
+  for (Eigen::Index b = 0; b < B; ++b)
+    for (Eigen::Index j = 0; j < m; ++j) nonzero += src(j, b) != T(0);
+  if (nonzero * kSparseDriveRatio > m * B) return false;
+  for (Eigen::Index b = 0; b < B; ++b)
+    for (Eigen::Index j = 0; j < m; ++j)
+      if (const T v = src(j, b); v != T(0)) out.col(b) += v * w.col(j);
+  return true;
 }
 
 template <class T>

@@ -88,6 +88,15 @@ class Program {
 
   // One step for the batch: x is input_size x B, s_prev state_size x B.
   void forward(const ConstMatRef<T>& s_prev, const ConstMatRef<T>& x, Frame<T>& f);
+  // Spikes are sparse: a projection from a spiking population or an input adds only the weight columns of its
+  // nonzero entries to the drive, column by column, when at most 1 in kSparseDriveRatio of them is nonzero;
+  // denser activity takes the matrix product. Both paths give the same drive up to the order of the sums.
+  // On by default; off forces the dense product (benchmarks, tests).
+  static constexpr int kSparseDriveRatio = 8;
+  void set_sparse_drive(bool on) { sparse_drive_ = on; }
+  bool sparse_drive() const { return sparse_drive_; }
+  // out += w * src over src's nonzero entries only, if they are few enough (then true); false leaves out alone.
+  static bool add_sparse_product(const ConstMatRef<T>& w, const ConstMatRef<T>& src, MatRef<T> out);
   // The outputs of a frame (output_size x B), copied into y.
   void outputs(const Frame<T>& f, Mat<T>& y) const;
   // Sum over outputs and masked columns of the per-column loss; writes scale * dloss/dy into dy if given.
@@ -143,6 +152,7 @@ class Program {
     std::vector<BiasInfo> biases;   // the same, as drive rows
     std::vector<int> projections_in;
     bool instant_reaches_state = false;  // a delay-0 path leads to another carried node
+    bool sparse_source = false;          // a spiking kind or an input: its projections may take the sparse path
     // Its immediate influence goes through drive_influence: a module, or a population reaching other carried
     // nodes within the step.
     bool general_influence() const { return module || instant_reaches_state; }
@@ -181,6 +191,7 @@ class Program {
   struct Workspace;
   struct Reverse;
   void fill_drive(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, MatRef<T> d) const;
+
   void vjp_range(const Frame<T>& f, const ConstMatRef<T>& s_prev, int c0, int nc, const Mat<T>* ds,
                  const ConstMatRef<T>& dy, Mat<T>& ds_prev, Vec<T>& grad, Reverse& rv);
   void tangent_pop(int p, const Frame<T>& f, const ConstMatRef<T>& s_prev, int b, const Mat<T>* ds_prev, MatRef<T> tz,
@@ -190,6 +201,7 @@ class Program {
   std::vector<std::unique_ptr<Population<T>>> impl_;
   std::vector<std::unique_ptr<Module<T>>> modules_;
   std::vector<PopInfo> pops_info_;
+  bool sparse_drive_ = true;
   std::vector<ProjInfo> projs_;
   std::vector<ParamBlock> blocks_;
   std::vector<LossKind> loss_kind_;  // per population; meaningful for outputs

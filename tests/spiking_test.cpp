@@ -342,5 +342,68 @@ TEST(Connectivity, RejectsMeaninglessMasksAndWritesThemBack) {
   }
 }
 
+// Spikes are sparse: the drive from a spiking population or an input adds only the weight columns of its nonzero
+// entries when few are nonzero, and equals the dense product up to the order of the sums.
+TEST(SparseDrive, AddsOnlyTheColumnsOfNonzeroEntries) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  M w(5, 40), out(5, 3), sparse = M::Zero(40, 3);
+  for (auto& v : w.reshaped()) v = normal(rng);
+  for (auto& v : out.reshaped()) v = normal(rng);
+  sparse(3, 0) = 1, sparse(17, 0) = 1, sparse(39, 2) = 0.5, sparse(0, 1) = -2;  // 4 of 120
+  M got = out;
+  ASSERT_TRUE(Program<double>::add_sparse_product(w, sparse, got));
+  EXPECT_LE((got - (out + w * sparse)).cwiseAbs().maxCoeff(), 1e-14);
+  M dense(40, 3);
+  for (auto& v : dense.reshaped()) v = normal(rng);
+  got = out;
+  EXPECT_FALSE(Program<double>::add_sparse_product(w, dense, got));  // too many nonzeros: the product's job
+  EXPECT_EQ(got, out);
+}
+
+TEST(SparseDrive, ASpikingNetworkRunsAsWithTheDenseProduct) {
+  const ModelGraph g = parse_model(
+      "digraph s { x [kind=input size=40]; lif [kind=lif size=30 tau_m=20 thr=0.6 n_ref=5];"
+      " alif [kind=alif size=30 tau_m=20 thr=0.6 n_ref=5 tau_a=200 beta=0.05]; y [kind=output size=2 kappa=0.95 loss=softmax_xent];"
+      " x -> lif [gain=3]; x -> alif [gain=3]; lif -> lif [delay=1 autapses=0]; alif -> lif [delay=1];"
+      " lif -> alif [delay=1]; alif -> alif [delay=1 autapses=0]; lif -> y; alif -> y; lif -> alif; }",
+      "s.dot");
+  Program<double> sparse(g), dense(g);
+  std::mt19937_64 rng(5);
+  sparse.init_params(rng);
+  dense.params() = sparse.params();
+  dense.set_sparse_drive(false);
+  ASSERT_TRUE(sparse.sparse_drive());
+  // Poisson inputs at 40 Hz in 1 ms steps, batch 4, 300 steps.
+  std::bernoulli_distribution spike(0.04);
+  const int B = 4, T = 300;
+  std::vector<M> xs(T, M::Zero(40, B));
+  for (auto& x : xs)
+    for (auto& v : x.reshaped()) v = spike(rng) ? 1.0 : 0.0;
+  const auto a = run(sparse, xs), b = run(dense, xs);
+  double worst = 0, spikes = 0;
+  const auto& lif = sparse.populations()[sparse.graph().find("lif")];
+  for (int t = 0; t < T; ++t) {
+    worst = std::max({worst, (a[t].z - b[t].z).cwiseAbs().maxCoeff(), (a[t].s - b[t].s).cwiseAbs().maxCoeff()});
+    spikes += a[t].z.middleRows(lif.z_offset + lif.shape.out_slot * lif.shape.units, lif.shape.units).sum();
+  }
+  EXPECT_LE(worst, 1e-12);
+  EXPECT_GT(spikes, 0.01 * T * B * 30);  // the network is active, and sparsely
+  EXPECT_LT(spikes, 0.2 * T * B * 30);
+
+  // e-prop's gradient, which reads the drive's inputs through the frames, is the same either way.
+  std::vector<Eigen::VectorXd> grads;
+  for (Program<double>* prog : {&sparse, &dense}) {
+    auto algo = make_algorithm<double>("eprop", {{"feedback", "symmetric"}}, *prog);
+    algo->reset(B);
+    Eigen::VectorXd grad = Eigen::VectorXd::Zero(prog->param_count());
+    const M target = M::Constant(2, B, 0.5), mask = M::Ones(1, B);
+    for (int t = 0; t < T; ++t) algo->step(xs[t], target, mask, grad);
+    grads.push_back(grad);
+  }
+  EXPECT_LE((grads[0] - grads[1]).cwiseAbs().maxCoeff(), 1e-12 * std::max(1.0, grads[1].cwiseAbs().maxCoeff()));
+  EXPECT_GT(grads[1].norm(), 0);
+}
+
 }  // namespace
 }  // namespace credo
