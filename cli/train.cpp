@@ -78,6 +78,9 @@ po::options_description training_options(Parsed& p, bool several) {
       "divergence-factor", po::value(&c.divergence_factor)->default_value(100),
       "stop as diverged when the eval loss exceeds this many times chance at 3 evaluations in a row or at the last "
       "(0: only a non-finite loss or parameter counts)")(
+      "stop-when", po::value(&c.stop_when),
+      "stop at the first evaluation that meets METRIC>=V or METRIC<=V (eval_loss, eval_accuracy or a task metric, "
+      "e.g. decision_accuracy>=0.93)")(
       "limit", po::value(&p.limits)->composing(),
       "raise a model limit, name=value (repeatable; credo list shows the limits)")(
       "lr-schedule", po::value(&c.lr_schedule)->default_value("constant"),
@@ -232,6 +235,7 @@ int train_command(const Args& args) {
     if (given("eval-steps")) c.eval_steps = g.eval_steps;
     if (given("chunk")) c.chunk = g.chunk;
     if (given("divergence-factor")) c.divergence_factor = g.divergence_factor;
+    if (given("stop-when")) c.stop_when = g.stop_when;
     if (given("lr-schedule")) c.lr_schedule = g.lr_schedule;
     if (given("warmup")) c.warmup = g.warmup;
     if (given("weight-decay")) c.weight_decay = g.weight_decay;

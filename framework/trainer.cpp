@@ -11,6 +11,8 @@
 #include <limits>
 #include <cctype>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <stdexcept>
 #include <vector>
 
@@ -62,7 +64,7 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& where) 
       "algorithm_options",        "steps",        "batch",        "optimizer",         "lr",
       "lr_schedule", "warmup",    "weight_decay", "clip",         "seed",              "update",
       "precision", "eval_every",  "eval_batch",   "eval_steps",   "chunk",             "divergence_factor",
-      "limits",    "checkpoint_every",            "init_from",    "threads"};
+      "limits",    "checkpoint_every",            "init_from",    "threads",      "stop_when"};
   for (const auto& [k, v] : j.items())
     if (std::find(known.begin(), known.end(), k) == known.end()) fail("{}: unknown setting '{}'", where, k);
   get("model", c.model);
@@ -88,6 +90,7 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   get("eval_steps", c.eval_steps);
   get("chunk", c.chunk);
   get("divergence_factor", c.divergence_factor);
+  get("stop_when", c.stop_when);
   options("limits", c.limits);
   get("checkpoint_every", c.checkpoint_every);
   get("init_from", c.init_from);
@@ -98,6 +101,33 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& where) 
 }
 
 namespace {
+
+// --stop-when METRIC>=V or METRIC<=V.
+struct StopWhen {
+  std::string metric;
+  bool at_least = true;
+  double value = 0;
+
+  bool met(double v) const { return std::isfinite(v) && (at_least ? v >= value : v <= value); }
+  std::string text() const { return fmt::format("{} {} {}", metric, at_least ? ">=" : "<=", value); }
+};
+
+StopWhen parse_stop_when(const std::string& text) {
+  static const std::regex form(R"(^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=)\s*(\S+)\s*$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, form))
+    fail("--stop-when '{}': write METRIC>=VALUE or METRIC<=VALUE (e.g. decision_accuracy>=0.93, eval_loss<=0.05)",
+         text);
+  StopWhen w;
+  w.metric = m[1];
+  w.at_least = m[2] == ">=";
+  const std::string number = m[3];
+  char* end = nullptr;
+  w.value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(w.value))
+    fail("--stop-when '{}': '{}' is not a finite number", text, number);
+  return w;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -159,6 +189,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   if (c.eval_batch < 1 || c.eval_batch > 1'000'000) fail("--eval-batch is {}, must be in [1, 1000000]", c.eval_batch);
   if (c.eval_steps < 1 || c.eval_steps > 100'000'000)
     fail("--eval-steps is {}, must be in [1, 100000000]", c.eval_steps);
+  if (!c.stop_when.empty()) parse_stop_when(c.stop_when);
   if (c.divergence_factor != 0 && !(c.divergence_factor >= 1 && std::isfinite(c.divergence_factor)))
     fail("--divergence-factor is {}, must be >= 1 (0: only non-finite losses and parameters count)",
          c.divergence_factor);
@@ -241,6 +272,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
       {"eval_steps", c.eval_steps},
       {"chunk", c.chunk},
       {"divergence_factor", c.divergence_factor},
+      {"stop_when", c.stop_when},
       {"limits", Options("--limit", model_limit_specs(), c.limits).values()},
       {"checkpoint_every", c.checkpoint_every},
       {"init_from", c.init_from},
@@ -272,6 +304,8 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   // at kDivergencePatience evaluations in a row or at the last one.
   constexpr int kDivergencePatience = 3;
   int far_above = 0;
+  const std::optional<StopWhen> stop_when =
+      c.stop_when.empty() ? std::nullopt : std::optional<StopWhen>(parse_stop_when(c.stop_when));
   auto stop = [&](const char* status, std::string reason) {
     if (r.status == "finished") r.status = status, r.reason = std::move(reason);
   };
@@ -305,6 +339,29 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
                                      far_above > 1 ? fmt::format(" ({} evaluations in a row)", far_above) : ""));
     } else {
       far_above = 0;
+    }
+    if (stop_when && r.status == "finished") {
+      double v = std::numeric_limits<double>::quiet_NaN();
+      bool known = true;
+      if (stop_when->metric == "eval_loss") v = e.loss;
+      else if (stop_when->metric == "eval_accuracy") known = e.accuracy >= 0, v = e.accuracy;
+      else {
+        const auto it = std::find_if(e.metrics.begin(), e.metrics.end(),
+                                     [&](const auto& m) { return m.name == stop_when->metric; });
+        known = it != e.metrics.end();
+        if (known) v = it->value;
+      }
+      if (!known) {
+        std::vector<std::string> names = {"eval_loss"};
+        if (e.accuracy >= 0) names.push_back("eval_accuracy");
+        for (const auto& m : e.metrics) names.push_back(m.name);
+        fail("--stop-when: {} reports no metric '{}' (it reports {})", c.task, stop_when->metric,
+             fmt::join(names, ", "));
+      }
+      if (stop_when->met(v)) {
+        r.stopped_early = true;
+        r.reason = fmt::format("{} = {:.6g} at step {} ({})", stop_when->metric, v, step, stop_when->text());
+      }
     }
   };
 
@@ -449,7 +506,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
     if (progress) progress->update(updates, status_text);
   };
   auto stopped = [&] {
-    if (r.status != "finished") return true;
+    if (r.status != "finished" || r.stopped_early) return true;
     if (const int sig = stop_signal()) {
       stop("interrupted", fmt::format("{} at step {}", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
                                                                                                  : "a signal",
@@ -565,7 +622,9 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
   r.wall_seconds = wall();
   r.steps_per_second = train_seconds > 0 ? static_cast<double>(r.time_steps) / train_seconds : 0;
   r.peak_rss_mb = peak_rss_mb();
-  if (r.status == "diverged")
+  if (r.stopped_early)
+    fmt::print(stderr, "credo: stopped early: {}\n", r.reason);
+  else if (r.status == "diverged")
     fmt::print(stderr, "credo: training diverged: {} (try a smaller --lr, or --clip)\n", r.reason);
   else if (r.status == "interrupted")
     fmt::print(stderr, "credo: interrupted by {}{}\n", r.reason,
@@ -588,6 +647,7 @@ TrainResult run(const TrainConfig& c, ModelGraph graph) {
                             {"state_size", prog.state_size()},
                             {"param_count", prog.param_count()}};
   if (!r.reason.empty()) summary["reason"] = r.reason;
+  if (!c.stop_when.empty()) summary["stopped_early"] = r.stopped_early;
   if (!cost_note.empty()) summary["cost_note"] = cost_note;
   summary["eval_accuracy"] = r.eval_accuracy >= 0 ? nlohmann::json(r.eval_accuracy) : nlohmann::json(nullptr);
   summary["eval_metrics"] = nlohmann::json::object();

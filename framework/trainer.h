@@ -35,6 +35,10 @@ struct TrainConfig {
   // The run counts as diverged when an evaluation loss exceeds this many times the task's chance loss at three
   // evaluations in a row or at the last one (0: only a non-finite loss or parameter counts).
   double divergence_factor = 100;
+  // Early stopping: the run ends at the first evaluation that meets this, "METRIC>=V" or "METRIC<=V" (METRIC:
+  // eval_loss, eval_accuracy or a metric the task reports, e.g. decision_accuracy>=0.93, as Bellec et al. stop
+  // cue accumulation below 7 % error). Empty: run every step.
+  std::string stop_when;
   std::map<std::string, std::string> limits;  // ModelLimits overrides (graph.h), name -> value
 
   std::string model_text;  // the model's DOT text; when set, used instead of reading `model` (a rerun's model_dot)
@@ -67,7 +71,8 @@ struct TrainResult {
   // finished | diverged (a non-finite loss or parameter, or a loss far above chance: training stopped there) |
   // interrupted (SIGINT or SIGTERM: training stopped at the next time step)
   std::string status = "finished";
-  std::string reason;   // what stopped a run that did not finish
+  std::string reason;   // what stopped a run that did not finish, or the criterion an early stop met
+  bool stopped_early = false;  // finished because an evaluation met stop_when
   int stop_signal = 0;  // the signal that interrupted it
   long eval_step = 0;   // the update after which eval_loss was measured
   double eval_loss = 0;

@@ -194,6 +194,32 @@ TEST_F(Cli, ValueOutOfRange) {
       "option 'k1'");
 }
 
+TEST_F(Cli, StopWhenEndsTheRunAtTheFirstEvaluationThatMeetsIt) {
+  expect_rejected(train(model("m.dot", good), "--stop-when 'accuracy>0.9'"), "--stop-when 'accuracy>0.9'");
+  expect_rejected(train(model("m.dot", good), "--stop-when 'eval_loss<=abc'"), "'abc' is not a finite number");
+  expect_rejected(train(model("m.dot", good), "--stop-when 'decision_accuracy>=0.9'"),
+                  "reports no metric 'decision_accuracy' (it reports eval_loss, eval_accuracy)");
+  // Any loss is below 1e9: the run stops at its first evaluation (step 0), finished, with the reason.
+  const auto out = dir_ / "early";
+  Outcome o = run(train(model("m.dot", good), "--eval-every 1 --stop-when 'eval_loss<=1e9' --out " +
+                                                  out.string()));
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("stopped early: eval_loss = "), std::string::npos) << o.output;
+  std::ifstream in(out / "summary.json");
+  auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary.at("status"), "finished");
+  EXPECT_EQ(summary.at("stopped_early"), true);
+  EXPECT_EQ(summary.at("step"), 0);
+  // A criterion never met: every step runs.
+  const auto all = dir_ / "all";
+  o = run(train(model("m.dot", good), "--eval-every 1 --stop-when 'eval_accuracy>=2' --out " + all.string()));
+  ASSERT_EQ(o.status, 0) << o.output;
+  std::ifstream in2(all / "summary.json");
+  summary = nlohmann::json::parse(in2);
+  EXPECT_EQ(summary.at("stopped_early"), false);
+  EXPECT_EQ(summary.at("step"), 2);
+}
+
 TEST_F(Cli, UnwritableOut) {
   const auto file = dir_ / "a_file";
   std::ofstream(file) << "x";

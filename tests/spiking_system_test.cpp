@@ -29,36 +29,43 @@ std::string temp_dir(const std::string& name) {
 }
 
 // Random-feedback e-prop with firing-rate regularisation on the full-size task (2250 ms trials, 1050 ms between
-// the last cue and the recall), Adam 0.005, batch 32: Bellec et al. report under 7 % error within 200-500
-// updates of batch 64. Here, measured every 25 updates on two seeds, the decision accuracy passes 0.9 from
-// update 175 on (seed 1: 0.85 at 150, 0.94-0.98 from 175 to 250; seed 2: 0.90-0.96 from 75 on).
-double cue_accumulation_decision_accuracy(const char* model_file) {
+// the last cue and the recall), Adam 0.005, batch 32, as Bellec et al. train it: they stop at the first validation
+// below 7 % error and report reaching it within 200-500 updates. The same criterion here (decision accuracy on 256
+// fresh trials every 25 updates), within 500 updates. Measured on three seeds: reached at update 75 (seed 2),
+// within about 150 (seed 1, this test) and at 475 (seed 3), the accuracy between evaluations swinging by up to
+// 0.1 at Adam's fixed rate.
+nlohmann::json train_cue_accumulation(const char* model_file, long steps, const std::string& stop_when) {
   TrainConfig c;
   c.model = model(model_file);
   c.task = "cue_accumulation";
   c.algorithm = "eprop";
   c.algorithm_options = {{"feedback", "random"}, {"reg", "1"}};
-  c.steps = 250;
+  c.steps = steps;
   c.batch = 32;
   c.optimizer = "adam";
   c.lr = 0.005;
-  c.eval_every = 250;
-  c.eval_batch = 128;
+  c.eval_every = 25;
+  c.eval_batch = 256;
+  c.stop_when = stop_when;
   c.out = temp_dir(model_file);
   train(c);
   std::ifstream in(c.out + "/summary.json");
   const auto summary = nlohmann::json::parse(in);
   fs::remove_all(c.out);
-  return summary["eval_metrics"]["decision_accuracy"].get<double>();
+  return summary;
 }
 
 TEST(SpikingLearning, EpropSolvesCueAccumulationWithAdaptiveNeurons) {
-  EXPECT_GE(cue_accumulation_decision_accuracy("cue_lsnn.dot"), 0.9);
+  const auto s = train_cue_accumulation("cue_lsnn.dot", 500, "decision_accuracy>=0.93");
+  EXPECT_TRUE(s["stopped_early"].get<bool>()) << s.dump(2);
+  EXPECT_GE(s["eval_metrics"]["decision_accuracy"].get<double>(), 0.93);
+  EXPECT_LE(s["step"].get<long>(), 500);
 }
 
 TEST(SpikingLearning, WithoutAdaptationTheSameNetworkStaysNearChance) {
   // 100 LIF neurons with 20 ms membranes cannot hold the cues over the second-long delay.
-  EXPECT_LE(cue_accumulation_decision_accuracy("cue_lif.dot"), 0.7);
+  const auto s = train_cue_accumulation("cue_lif.dot", 250, "");
+  EXPECT_LE(s["eval_metrics"]["decision_accuracy"].get<double>(), 0.7);
 }
 
 TEST(SpikingAlign, EpropVariantsAgainstTheExactSurrogateGradient) {
