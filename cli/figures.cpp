@@ -261,10 +261,13 @@ std::string level_lines(const std::vector<Run>& runs, const FigureOptions& o, bo
   std::vector<std::pair<std::string, double>> refs = o.references;
   for (const auto& r : runs)
     if (r.summary.contains("reference_losses") && r.summary["reference_losses"].is_object())
-      for (const auto& [k, v] : r.summary["reference_losses"].items())
+      for (const auto& item : r.summary["reference_losses"].items()) {
+        const std::string k = item.key();
+        const auto& v = item.value();
         if (v.is_number() &&
             std::none_of(refs.begin(), refs.end(), [&](const auto& p) { return p.first == k && p.second == v.get<double>(); }))
           refs.emplace_back(k, v.get<double>());
+      }
   // Each reference its own dash pattern.
   for (size_t k = 0; k < refs.size(); ++k)
     out += fmt::format(", {} with lines dt {} lw 1.5 lc rgb \"#333333\" title {}", num(refs[k].second), 3 + k % 3,

@@ -132,7 +132,8 @@ std::vector<AlignSummary> run_align(const AlignConfig& c, AlignOutcome& outcome)
     f.ref.setZero();
   };
   auto diagnose = [&](Follower& f, long step) {
-    for (const auto& [name, value] : f.algo->diagnostics()) {
+    for (const auto& [key, value] : f.algo->diagnostics()) {
+      const std::string& name = key;  // a structured binding cannot be captured before C++20 (clang 14)
       diag_csv += fmt::format("{},\"{}\",\"{}\",{:.6g}\n", step, f.label, name, value);
       auto it = std::find_if(f.diagnostics.begin(), f.diagnostics.end(), [&](const auto& d) { return d.first == name; });
       if (it == f.diagnostics.end()) f.diagnostics.push_back({name, {value, value}});

@@ -384,7 +384,9 @@ class Eprop final : public CreditAlgorithm<T> {
           T* gw = grad.data() + g.theta + c * R + gi * n;
           // ε ← D ε + (dz/d drive) pre, all K slots of each unit at once. The slots' rows, D and the drive
           // derivatives are distinct buffers, so the loop carries no dependence between units.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep
+#endif
           for (int r = 0; r < n; ++r) {
             T old[kMaxSlots];
             for (int k = 0; k < K; ++k) old[k] = E[k][r];
