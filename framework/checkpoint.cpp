@@ -212,7 +212,8 @@ void StateLoader<T>::matrix(const std::string& name, Mat<T>& m) {
   if (a.dtype != dtype_of<T>() || a.shape.size() != 2 || !a.fortran_order)
     fail("{}: not a {} matrix as credo saves them", what, dtype_of<T>());
   m.resize(a.shape[0], a.shape[1]);
-  std::memcpy(m.data(), a.data.data(), a.data.size());
+  if (a.data.size() != static_cast<size_t>(m.size()) * sizeof(T)) fail("{}: its data do not fill its shape", what);
+  if (!a.data.empty()) std::memcpy(m.data(), a.data.data(), a.data.size());  // an empty matrix has no data
 }
 
 template <class T>
@@ -221,7 +222,9 @@ void StateLoader<T>::vector(const std::string& name, Vec<T>& v) {
   if (a.dtype != dtype_of<T>() || a.shape.size() != 1)
     fail("{} (section '{}{}'): not a {} vector as credo saves them", where_, prefix_, name, dtype_of<T>());
   v.resize(a.shape[0]);
-  std::memcpy(v.data(), a.data.data(), a.data.size());
+  if (a.data.size() != static_cast<size_t>(v.size()) * sizeof(T))
+    fail("{} (section '{}{}'): its data do not fill its shape", where_, prefix_, name);
+  if (!a.data.empty()) std::memcpy(v.data(), a.data.data(), a.data.size());
 }
 
 template <class T>
