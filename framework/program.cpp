@@ -358,10 +358,14 @@ void Program<T>::fill_drive(int p, const Frame<T>& f, const ConstMatRef<T>& s_pr
 template <class T>
 bool Program<T>::add_sparse_product(const ConstMatRef<T>& w, const ConstMatRef<T>& src, MatRef<T> out) {
   const Eigen::Index m = src.rows(), B = src.cols();
+  // Count the nonzero entries, giving up as soon as there are too many for the sparse path (dense activity then
+  // costs a fraction of a column's scan, not the whole block's).
+  const Eigen::Index most = m * B / kSparseDriveRatio;
   Eigen::Index nonzero = 0;
-  for (Eigen::Index b = 0; b < B; ++b)
+  for (Eigen::Index b = 0; b < B; ++b) {
     for (Eigen::Index j = 0; j < m; ++j) nonzero += src(j, b) != T(0);
-  if (nonzero * kSparseDriveRatio > m * B) return false;
+    if (nonzero > most) return false;
+  }
   for (Eigen::Index b = 0; b < B; ++b)
     for (Eigen::Index j = 0; j < m; ++j)
       if (const T v = src(j, b); v != T(0)) out.col(b) += v * w.col(j);

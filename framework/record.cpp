@@ -278,8 +278,8 @@ void Recorder<T>::end() {
       const Mat<T> x = e.x.middleCols(col, B).cast<T>(), target = e.target.middleCols(col, B).cast<T>(),
                    mask = t < warmup_ ? Mat<T>::Zero(1, B) : Mat<T>(e.mask.middleCols(col, B).cast<T>());
       algo_->step(x, target, mask, g);
-      if (grad_ >= 0) measure(grad_);
-      g.setZero();
+      if (grad_ >= 0) measure(grad_);  // measure() clears g
+      else g.setZero();
       if (traces_rms_ >= 0) {
         algo_->visit_traces(summary);
         arrays_[traces_rms_].writer->write(summary.rms.data(), summary.rms.size());
