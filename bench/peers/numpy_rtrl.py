@@ -25,11 +25,8 @@ Usage:
         [--seconds 2] [--json]
     /usr/bin/python3 bench/peers/numpy_rtrl.py --check
 """
-import os
 
-# Must be set before numpy loads its BLAS.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from peer_util import blas_library  # first: pins every BLAS and OpenMP pool to one thread
 
 import argparse
 import json
@@ -156,20 +153,6 @@ def check(tol=1e-5, eps=1e-6):
     print(f"max relative error {worst:.3e} -> {'OK' if ok else 'FAIL'} "
           f"(tolerance {tol:g})")
     return 0 if ok else 1
-
-
-def blas_library():
-    """Path of the BLAS shared object mapped into this process, if any."""
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                name = os.path.basename(path)
-                if "blas" in name and ".so" in name:
-                    return os.path.realpath(path)
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main():

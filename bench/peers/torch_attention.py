@@ -28,11 +28,8 @@ Usage:
         [--hidden 64] [--input 10] [--output 8] [--batch 64] [--steps 100] [--slots 51] [--every 2] [--top 5]
         [--key-size 16] [--seconds 2] [--json] [--check]
 """
-import os
 
-# Pin threading before torch (and its OpenMP / BLAS) is loaded.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from peer_util import blas_library, set_torch_single_thread  # first: pins every BLAS and OpenMP pool to one thread
 
 import argparse
 import json
@@ -42,27 +39,6 @@ import time
 
 import torch
 import torch.nn as nn
-
-
-def set_single_thread():
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-
-
-def blas_library():
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                name = os.path.basename(path)
-                if "blas" in name and ".so" in name:
-                    return os.path.realpath(path)
-    except OSError:
-        pass
-    return "unknown"
 
 
 class Model(nn.Module):
@@ -185,7 +161,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
 
-    set_single_thread()
+    set_torch_single_thread(torch)
     if a.check:
         return check(a)
     torch.manual_seed(a.seed)

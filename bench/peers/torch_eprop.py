@@ -14,8 +14,7 @@ Usage: /usr/bin/python3 bench/peers/torch_eprop.py [--build build] [--repeat 3]
 """
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from peer_util import set_torch_single_thread  # first: pins every BLAS and OpenMP pool to one thread
 
 import argparse
 import json
@@ -107,11 +106,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
+    set_torch_single_thread(torch)
     credo = os.path.join(a.build, "cli", "credo")
     tmp = tempfile.mkdtemp(prefix="credo_torch_eprop_")
     print("| T (steps) | credo eprop: ms per update | µs per step | PyTorch autodiff e-prop: ms per update | µs per step | ratio |")

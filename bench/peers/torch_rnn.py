@@ -14,11 +14,8 @@ Usage:
         [--hidden 128] [--input 8] [--batch 32] [--steps 100]
         [--seconds 2] [--json]
 """
-import os
 
-# Pin threading before torch (and its OpenMP / BLAS) is loaded.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from peer_util import blas_library, set_torch_single_thread  # first: pins every BLAS and OpenMP pool to one thread
 
 import argparse
 import json
@@ -27,29 +24,6 @@ import time
 
 import torch
 import torch.nn as nn
-
-
-def set_single_thread():
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        # Can only be set once, before any inter-op parallel work started.
-        pass
-
-
-def blas_library():
-    """Path of the BLAS shared object mapped into this process, if any."""
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                name = os.path.basename(path)
-                if "blas" in name and ".so" in name:
-                    return os.path.realpath(path)
-    except OSError:
-        pass
-    return "unknown"
 
 
 class Model(nn.Module):
@@ -84,7 +58,7 @@ def main():
                     help="print a single JSON line")
     args = ap.parse_args()
 
-    set_single_thread()
+    set_torch_single_thread(torch)
     torch.manual_seed(args.seed)
     dtype = torch.float32
 
