@@ -67,6 +67,22 @@ bool wait_for(const fs::path& file, pid_t pid) {
   return false;
 }
 
+// Starts `args` into dir/name (log: dir/name.log), sends `signal` once its first checkpoint exists, and waits for
+// it to end. Returns whether it was still running at the checkpoint, and its wait status.
+struct Stopped {
+  bool running = false;
+  int status = 0;
+};
+Stopped stop_after_first_checkpoint(const std::string& args, const fs::path& dir, const std::string& name,
+                                    int signal) {
+  const pid_t pid = start(args + " --out " + (dir / name).string(), dir / (name + ".log"));
+  Stopped r;
+  r.running = wait_for(dir / name / "checkpoint.ckpt", pid);
+  ::kill(pid, signal);
+  ::waitpid(pid, &r.status, 0);
+  return r;
+}
+
 std::string model_64(const fs::path& dir) {
   const auto path = (dir / "rnn64.dot").string();
   std::ofstream(path) << "digraph rnn64 { x [kind=input size=1]; h [kind=tanh size=64]; y [kind=output size=1]; "
@@ -82,12 +98,8 @@ TEST_F(Resume, KilledAndResumedEndsAsIfNeverInterrupted) {
                            "--eval-every 2000 --eval-steps 500 --checkpoint-every 300";
   auto o = credo(args + " --out " + path("whole"));
   ASSERT_EQ(o.status, 0) << o.output;
-  const pid_t pid = start(args + " --out " + path("killed"), dir_ / "killed.log");
-  const bool running = wait_for(dir_ / "killed/checkpoint.ckpt", pid);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(running) << "the run ended before its first checkpoint: " << slurp(dir_ / "killed.log");
+  const Stopped killed = stop_after_first_checkpoint(args, dir_, "killed", SIGKILL);
+  ASSERT_TRUE(killed.running) << "the run ended before its first checkpoint: " << slurp(dir_ / "killed.log");
   ASSERT_FALSE(fs::exists(dir_ / "killed/summary.json")) << "the run finished before it was killed";
   o = credo("train --resume " + path("killed"));
   ASSERT_EQ(o.status, 0) << o.output;
@@ -104,14 +116,10 @@ TEST_F(Resume, InterruptedAndResumedEndsAsIfNeverInterrupted) {
                            "--eval-every 500 --eval-batch 64 --checkpoint-every 100";
   auto o = credo(args + " --out " + path("whole"));
   ASSERT_EQ(o.status, 0) << o.output;
-  const pid_t pid = start(args + " --out " + path("stopped"), dir_ / "stopped.log");
-  const bool running = wait_for(dir_ / "stopped/checkpoint.ckpt", pid);
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(running) << slurp(dir_ / "stopped.log");
-  ASSERT_TRUE(WIFEXITED(status)) << "a stopped run exits by itself";
-  ASSERT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << slurp(dir_ / "stopped.log");
+  const Stopped stopped = stop_after_first_checkpoint(args, dir_, "stopped", SIGTERM);
+  ASSERT_TRUE(stopped.running) << slurp(dir_ / "stopped.log");
+  ASSERT_TRUE(WIFEXITED(stopped.status)) << "a stopped run exits by itself";
+  ASSERT_EQ(WEXITSTATUS(stopped.status), 128 + SIGTERM) << slurp(dir_ / "stopped.log");
   EXPECT_EQ(json_file(dir_ / "stopped/summary.json")["status"], "interrupted");
   EXPECT_NE(slurp(dir_ / "stopped.log").find("credo train --resume"), std::string::npos);
   o = credo("train --resume " + path("stopped"));
